@@ -1,0 +1,19 @@
+# Thin wrapper for the README's two commands; the build itself is meson.
+.PHONY: all demo test bench clean
+
+all:
+	@scripts/install-deps.sh build
+	@[ -f build/build.ninja ] || meson setup build
+	@ninja -C build
+
+demo: all
+	@scripts/demo.sh
+
+test:
+	@scripts/run-tests.sh
+
+bench: all
+	@bash bench/ring.sh
+
+clean:
+	rm -rf build build-test build-test-san

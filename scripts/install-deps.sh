@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs the Debian packages vio needs that this machine lacks (apt-get
+# update only when something is missing). Usage: install-deps.sh [build|test|all]
+set -euo pipefail
+
+build_pkgs=(gcc meson ninja-build pkg-config liburing-dev)
+test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-system-common
+	qemu-utils linux-image-amd64 busybox-static cpio e2fsprogs util-linux kmod xz-utils
+	dpdk-dev procps)
+
+case "${1:-all}" in
+build) want=("${build_pkgs[@]}") ;;
+test | all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+*) echo "install-deps.sh: unknown set '$1' (build, test or all)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest memory map and its translate function. Every guest address in
+ * the data path comes through vio_mem_translate; it must never return a
+ * pointer to a range that is not wholly inside one region.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vio/mem.h"
+
+void vio_mem_init(struct vio_mem *m)
+{
+	m->nregions = 0;
+}
+
+static int range_wraps(uint64_t start, uint64_t size)
+{
+	return size == 0 || start + size - 1 < start;
+}
+
+int vio_mem_add(struct vio_mem *m, const struct vio_mem_region *r)
+{
+	if (range_wraps(r->gpa, r->size) || range_wraps((uintptr_t)r->host, r->size) ||
+	    (r->uaddr && range_wraps(r->uaddr, r->size)))
+		return -EINVAL;
+	for (uint32_t i = 0; i < m->nregions; i++) {
+		const struct vio_mem_region *o = &m->regions[i];
+		if (r->gpa <= o->gpa + o->size - 1 && o->gpa <= r->gpa + r->size - 1)
+			return -EEXIST;
+	}
+	if (m->nregions == VIO_MEM_MAX_REGIONS)
+		return -ENOSPC;
+	m->regions[m->nregions++] = *r;
+	return 0;
+}
+
+int vio_mem_remove(struct vio_mem *m, uint64_t gpa, uint64_t size)
+{
+	for (uint32_t i = 0; i < m->nregions; i++) {
+		if (m->regions[i].gpa == gpa && m->regions[i].size == size) {
+			m->regions[i] = m->regions[--m->nregions];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* True when [addr, addr + len) lies inside [start, start + size); len > 0. */
+static int inside(uint64_t addr, uint64_t len, uint64_t start, uint64_t size)
+{
+	return addr >= start && addr - start < size && len <= size - (addr - start);
+}
+
+void *vio_mem_translate(const struct vio_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		return NULL;
+	for (uint32_t i = 0; i < m->nregions; i++) {
+		const struct vio_mem_region *r = &m->regions[i];
+		if (inside(gpa, len, r->gpa, r->size))
+			return (char *)r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int vio_mem_uaddr_to_gpa(const struct vio_mem *m, uint64_t uaddr, uint64_t len, uint64_t *gpa)
+{
+	if (len == 0)
+		return -EFAULT;
+	for (uint32_t i = 0; i < m->nregions; i++) {
+		const struct vio_mem_region *r = &m->regions[i];
+		if (r->uaddr && inside(uaddr, len, r->uaddr, r->size)) {
+			*gpa = r->gpa + (uaddr - r->uaddr);
+			return 0;
+		}
+	}
+	return -EFAULT;
+}
+
+int vio_mem_host_to_gpa(const struct vio_mem *m, const void *p, uint64_t len, uint64_t *gpa)
+{
+	if (len == 0)
+		return -EFAULT;
+	for (uint32_t i = 0; i < m->nregions; i++) {
+		const struct vio_mem_region *r = &m->regions[i];
+		if (inside((uintptr_t)p, len, (uintptr_t)r->host, r->size)) {
+			*gpa = r->gpa + ((uintptr_t)p - (uintptr_t)r->host);
+			return 0;
+		}
+	}
+	return -EFAULT;
+}

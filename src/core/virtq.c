@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The layout-independent face of a virtqueue: argument checks, feature
+ * decoding, the fault latch, and a one-line dispatch per call to split.c or
+ * packed.c. Never touches a ring itself.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtq_internal.h"
+
+#define DISPATCH(vq, fn, ...) ((vq)->packed ? fn##_packed(__VA_ARGS__) : fn##_split(__VA_ARGS__))
+
+static bool has(uint64_t features, unsigned bit)
+{
+	return (features >> bit) & 1;
+}
+
+static void set_features(struct vio_virtq *vq, uint64_t features, uint16_t size)
+{
+	vq->features = features;
+	vq->size = size;
+	vq->packed = has(features, VIRTIO_F_RING_PACKED);
+	vq->event_idx = has(features, VIRTIO_F_EVENT_IDX);
+	vq->indirect = has(features, VIRTIO_F_INDIRECT_DESC);
+	vq->in_order = has(features, VIRTIO_F_IN_ORDER);
+}
+
+static bool size_ok(bool packed, uint32_t size)
+{
+	if (size == 0 || size > VIO_VIRTQ_MAX_SIZE)
+		return false;
+	return packed || (size & (size - 1)) == 0;
+}
+
+size_t vio_virtq_area_size(bool packed, uint16_t size)
+{
+	return packed ? vio_virtq_area_size_packed(size) : vio_virtq_area_size_split(size);
+}
+
+int vio_virtq_device_init(struct vio_virtq *vq, uint64_t features, uint16_t size,
+			  const struct vio_virtq_addrs *addrs, const struct vio_mem *mem)
+{
+	bool packed = has(features, VIRTIO_F_RING_PACKED);
+	uint16_t da = packed ? PVIRTQ_DESC_ALIGN : VIRTQ_DESC_ALIGN;
+	uint16_t dra = packed ? PVIRTQ_EVENT_ALIGN : VIRTQ_AVAIL_ALIGN;
+	uint16_t dva = packed ? PVIRTQ_EVENT_ALIGN : VIRTQ_USED_ALIGN;
+
+	memset(vq, 0, sizeof(*vq));
+	if (!size_ok(packed, size))
+		return -EINVAL;
+	if (addrs->desc % da || addrs->driver % dra || addrs->device % dva)
+		return -EINVAL;
+	set_features(vq, features, size);
+	vq->addrs = *addrs;
+	return vio_virtq_remap(vq, mem);
+}
+
+int vio_virtq_remap(struct vio_virtq *vq, const struct vio_mem *mem)
+{
+	return DISPATCH(vq, vio_virtq_resolve, vq, mem);
+}
+
+void vio_virtq_set_fault_handler(struct vio_virtq *vq, unsigned index, vio_virtq_fault_fn *fn,
+				 void *opaque)
+{
+	vq->index = index;
+	vq->on_fault = fn;
+	vq->fault_opaque = opaque;
+}
+
+uint32_t vio_virtq_get_base(const struct vio_virtq *vq)
+{
+	return DISPATCH(vq, vio_virtq_get_base, vq);
+}
+
+int vio_virtq_set_base(struct vio_virtq *vq, uint32_t base)
+{
+	return DISPATCH(vq, vio_virtq_set_base, vq, base);
+}
+
+size_t vio_virtq_driver_area_size(uint64_t features, uint16_t size, uint16_t indirect_max)
+{
+	size_t rings = vio_virtq_area_size(has(features, VIRTIO_F_RING_PACKED), size);
+
+	if (!has(features, VIRTIO_F_INDIRECT_DESC))
+		indirect_max = 0;
+	return rings + (size_t)indirect_max * 16u * size;
+}
+
+int vio_virtq_driver_init(struct vio_virtq *vq, uint64_t features, uint16_t size,
+			  uint16_t indirect_max, void *area, uint64_t area_gpa, size_t area_len,
+			  struct vio_virtq_addrs *addrs_out)
+{
+	bool packed = has(features, VIRTIO_F_RING_PACKED);
+	size_t rings;
+
+	memset(vq, 0, sizeof(*vq));
+	if (!size_ok(packed, size) || ((uintptr_t)area % 16) || area_gpa % 16)
+		return -EINVAL;
+	if (area_len < vio_virtq_driver_area_size(features, size, indirect_max))
+		return -EINVAL;
+	set_features(vq, features, size);
+	vq->is_driver = true;
+	vq->indirect_max = vq->indirect ? indirect_max : 0;
+	rings = vio_virtq_area_size(packed, size);
+	memset(area, 0, vio_virtq_driver_area_size(features, size, indirect_max));
+	if (vq->indirect_max) {
+		vq->indirect_host = (char *)area + rings;
+		vq->indirect_gpa = area_gpa + rings;
+	}
+	vq->drv = calloc(size, sizeof(*vq->drv));
+	if (!vq->drv)
+		return -ENOMEM;
+	vq->num_free = size;
+	DISPATCH(vq, vio_virtq_driver_layout, vq, area, area_gpa);
+	*addrs_out = vq->addrs;
+	return 0;
+}
+
+void vio_virtq_fini(struct vio_virtq *vq)
+{
+	free(vq->drv);
+	vq->drv = NULL;
+}
+
+bool vio_virtq_is_broken(const struct vio_virtq *vq)
+{
+	return vq->fault != VIO_VQ_OK;
+}
+
+enum vio_virtq_fault vio_virtq_fault_reason(const struct vio_virtq *vq)
+{
+	return vq->fault;
+}
+
+const char *vio_virtq_fault_str(enum vio_virtq_fault why)
+{
+	switch (why) {
+	case VIO_VQ_OK: return "ok";
+	case VIO_VQ_BAD_HEAD: return "descriptor index beyond the queue size";
+	case VIO_VQ_AVAIL_TOO_FAR: return "available index more than the queue size ahead";
+	case VIO_VQ_CHAIN_TOO_LONG: return "descriptor chain longer than the queue (loop)";
+	case VIO_VQ_BAD_ADDR: return "address outside guest memory";
+	case VIO_VQ_NESTED_INDIRECT: return "nested indirect descriptor";
+	case VIO_VQ_INDIRECT_NEXT: return "indirect descriptor with NEXT set";
+	case VIO_VQ_BAD_INDIRECT: return "malformed or unnegotiated indirect table";
+	case VIO_VQ_READ_AFTER_WRITE: return "readable descriptor after a writable one";
+	case VIO_VQ_LEN_OVERFLOW: return "chain length overflows 32 bits";
+	case VIO_VQ_BAD_USED: return "used buffer id not in flight";
+	}
+	return "unknown";
+}
+
+void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why)
+{
+	if (vq->fault != VIO_VQ_OK)
+		return;
+	vq->fault = why;
+	if (vq->on_fault)
+		vq->on_fault(vq->fault_opaque, vq->index, why);
+}
+
+int vio_virtq_pop_burst(struct vio_virtq *vq, const struct vio_mem *mem, struct vio_chain *chains,
+			unsigned n)
+{
+	if (vq->fault)
+		return -EIO;
+	return DISPATCH(vq, vio_virtq_pop_burst, vq, mem, chains, n);
+}
+
+void vio_virtq_push_burst(struct vio_virtq *vq, const struct vio_used_elem *elems, unsigned n)
+{
+	if (n)
+		DISPATCH(vq, vio_virtq_push_burst, vq, elems, n);
+}
+
+bool vio_virtq_device_should_notify(struct vio_virtq *vq)
+{
+	return DISPATCH(vq, vio_virtq_device_should_notify, vq);
+}
+
+void vio_virtq_device_disable_notify(struct vio_virtq *vq)
+{
+	DISPATCH(vq, vio_virtq_device_disable_notify, vq);
+}
+
+bool vio_virtq_device_enable_notify(struct vio_virtq *vq)
+{
+	return DISPATCH(vq, vio_virtq_device_enable_notify, vq);
+}
+
+bool vio_virtq_device_has_avail(struct vio_virtq *vq)
+{
+	if (vq->fault)
+		return false;
+	return DISPATCH(vq, vio_virtq_device_has_avail, vq);
+}
+
+int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct iovec *iov,
+		  unsigned nout, unsigned nin, void *cookie)
+{
+	if (vq->fault)
+		return -EIO;
+	if (nout + nin == 0 || nout + nin > VIO_VIRTQ_MAX_SIZE || !cookie)
+		return -EINVAL;
+	for (unsigned i = 0; i < nout + nin; i++)
+		if (iov[i].iov_len == 0 || iov[i].iov_len > UINT32_MAX)
+			return -EINVAL;
+	return DISPATCH(vq, vio_virtq_add, vq, mem, iov, nout, nin, cookie);
+}
+
+bool vio_virtq_kick_prepare(struct vio_virtq *vq)
+{
+	return DISPATCH(vq, vio_virtq_kick_prepare, vq);
+}
+
+int vio_virtq_get_used_burst(struct vio_virtq *vq, void **cookies, uint32_t *lens, unsigned n)
+{
+	if (vq->fault)
+		return -EIO;
+	return DISPATCH(vq, vio_virtq_get_used_burst, vq, cookies, lens, n);
+}
+
+unsigned vio_virtq_num_free(const struct vio_virtq *vq)
+{
+	return vq->num_free;
+}
+
+void vio_virtq_driver_disable_cb(struct vio_virtq *vq)
+{
+	DISPATCH(vq, vio_virtq_driver_disable_cb, vq);
+}
+
+bool vio_virtq_driver_enable_cb(struct vio_virtq *vq)
+{
+	return DISPATCH(vq, vio_virtq_driver_enable_cb, vq);
+}
+
+bool vio_virtq_driver_enable_cb_after(struct vio_virtq *vq, uint16_t after)
+{
+	return DISPATCH(vq, vio_virtq_driver_enable_cb_after, vq, after);
+}
