@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backing-store engines for the virtio-blk device. An engine owns the
+ * store (one per device) and a per-queue context (one per virtqueue, used
+ * by that queue's owner thread only). It sees byte offsets and host iovecs,
+ * already validated by blk_device.c: it never parses a request itself.
+ */
+#ifndef VIO_BLK_ENGINE_H
+#define VIO_BLK_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* A submit call returns this when the result will come later through reap. */
+#define BLK_ENGINE_QUEUED 1
+
+struct blk_engine;
+struct blk_engine_queue;
+
+struct blk_engine_cpl {
+	void *tag;  /* what was given to submit */
+	int result; /* negative errno, or bytes moved (rw: the device compares), 0 (flush) */
+};
+
+struct blk_engine_ops {
+	const char *name;
+	/*
+	 * Per-queue context able to hold `depth` requests in flight; *depth_out
+	 * may be lower (ring capped). 0 or negative errno.
+	 */
+	int (*queue_open)(struct blk_engine *e, unsigned depth, struct blk_engine_queue **out,
+			  unsigned *depth_out);
+	/*
+	 * Each submit returns BLK_ENGINE_QUEUED (a completion carrying tag comes
+	 * from reap later), or the final result now: 0 (all done) or a negative
+	 * errno. niov <= IOV_MAX; ranges lie inside size.
+	 */
+	int (*rw)(struct blk_engine_queue *q, bool write, const struct iovec *iov, unsigned niov,
+		  uint64_t off, void *tag);
+	int (*flush)(struct blk_engine_queue *q, void *tag);
+	int (*discard)(struct blk_engine_queue *q, uint64_t off, uint64_t len);
+	int (*write_zeroes)(struct blk_engine_queue *q, uint64_t off, uint64_t len, bool unmap);
+	/* Hand what was queued since the last call to the kernel (once per burst). */
+	void (*commit)(struct blk_engine_queue *q);
+	/* Up to n completions; wait: block until at least one is there. Count or -errno. */
+	int (*reap)(struct blk_engine_queue *q, struct blk_engine_cpl *out, unsigned n, bool wait);
+	/* Readable when reap has something (an eventfd the waiter reads), or -1. */
+	int (*wait_fd)(struct blk_engine_queue *q);
+	/* Only once nothing is in flight. */
+	void (*queue_close)(struct blk_engine_queue *q);
+	void (*close)(struct blk_engine *e);
+};
+
+/* What every engine exposes to the device. */
+struct blk_engine {
+	const struct blk_engine_ops *ops;
+	uint64_t size;          /* bytes, a multiple of 512 */
+	uint32_t lbs;           /* logical block size (512 or the device's) */
+	uint32_t pbs;           /* physical block size, >= lbs */
+	uint32_t dio_mem_align; /* 0, or O_DIRECT buffer alignment */
+	uint32_t dio_off_align; /* 0, or O_DIRECT offset/length alignment */
+	bool zeroes_may_unmap;
+};
+
+int blk_engine_ram_open(uint64_t size, struct blk_engine **out);
+
+/* -ENOTSUP when libvio was built without liburing. */
+int blk_engine_uring_open(const char *path, bool readonly, bool direct, struct blk_engine **out);
+
+#endif

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io_uring engine: a raw image file or a block device, buffered or O_DIRECT.
+ * One ring per queue (owned by that queue's thread), completions signalled
+ * on an eventfd. Reads, writes and flushes go through the ring; discard and
+ * write-zeroes are synchronous fallocate/ioctl calls. Never checks request
+ * bounds itself (the device did) and never blocks except in reap(wait).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blk_engine.h"
+#include "core/log.h"
+
+#define URING_MAX_DEPTH 256
+#define ZERO_BUF_LEN (64u * 1024)
+
+struct uring_engine {
+	struct blk_engine e;
+	int fd;
+	bool blockdev;
+	void *zero_buf; /* aligned zeroes for the write-zeroes fallback */
+};
+
+struct uring_queue {
+	struct uring_engine *ue;
+	struct io_uring ring;
+	int efd;
+	bool submit_err_logged;
+};
+
+static struct uring_queue *uq_of(struct blk_engine_queue *q)
+{
+	return (struct uring_queue *)q;
+}
+
+static int uring_queue_open(struct blk_engine *e, unsigned depth, struct blk_engine_queue **out,
+			    unsigned *depth_out)
+{
+	struct uring_queue *uq = calloc(1, sizeof(*uq));
+	int rc;
+
+	if (!uq)
+		return -ENOMEM;
+	if (depth > URING_MAX_DEPTH)
+		depth = URING_MAX_DEPTH;
+	if (depth == 0)
+		depth = 1;
+	uq->ue = (struct uring_engine *)e;
+	rc = io_uring_queue_init(depth, &uq->ring, 0);
+	if (rc < 0)
+		goto err_free;
+	uq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (uq->efd < 0) {
+		rc = -errno;
+		goto err_ring;
+	}
+	rc = io_uring_register_eventfd(&uq->ring, uq->efd);
+	if (rc < 0)
+		goto err_efd;
+	*out = (struct blk_engine_queue *)uq;
+	*depth_out = depth;
+	return 0;
+err_efd:
+	close(uq->efd);
+err_ring:
+	io_uring_queue_exit(&uq->ring);
+err_free:
+	free(uq);
+	return rc;
+}
+
+/* The device never has more in flight than the ring's depth, so a missing SQE is a bug upstream. */
+static struct io_uring_sqe *get_sqe(struct uring_queue *uq)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&uq->ring);
+
+	if (!sqe && io_uring_submit(&uq->ring) >= 0)
+		sqe = io_uring_get_sqe(&uq->ring);
+	return sqe;
+}
+
+static int uring_rw(struct blk_engine_queue *q, bool write, const struct iovec *iov,
+		    unsigned niov, uint64_t off, void *tag)
+{
+	struct uring_queue *uq = uq_of(q);
+	struct io_uring_sqe *sqe = get_sqe(uq);
+
+	if (!sqe)
+		return -EBUSY;
+	if (write)
+		io_uring_prep_writev(sqe, uq->ue->fd, iov, niov, off);
+	else
+		io_uring_prep_readv(sqe, uq->ue->fd, iov, niov, off);
+	io_uring_sqe_set_data(sqe, tag);
+	return BLK_ENGINE_QUEUED;
+}
+
+static int uring_flush(struct blk_engine_queue *q, void *tag)
+{
+	struct uring_queue *uq = uq_of(q);
+	struct io_uring_sqe *sqe = get_sqe(uq);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, uq->ue->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data(sqe, tag);
+	return BLK_ENGINE_QUEUED;
+}
+
+static int range_ioctl(int fd, unsigned long req, uint64_t off, uint64_t len)
+{
+	uint64_t range[2] = { off, len };
+
+	return ioctl(fd, req, range) ? -errno : 0;
+}
+
+static int fallocate_errno(int fd, int mode, uint64_t off, uint64_t len)
+{
+	return fallocate(fd, mode, (off_t)off, (off_t)len) ? -errno : 0;
+}
+
+static int uring_discard(struct blk_engine_queue *q, uint64_t off, uint64_t len)
+{
+	struct uring_engine *ue = uq_of(q)->ue;
+	int rc;
+
+	if (ue->blockdev)
+		rc = range_ioctl(ue->fd, BLKDISCARD, off, len);
+	else
+		rc = fallocate_errno(ue->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
+	/* Discard is a hint: a store that cannot deallocate has still done its job. */
+	if (rc == -EOPNOTSUPP || rc == -ENOTTY)
+		rc = 0;
+	return rc;
+}
+
+static int write_zero_bufs(struct uring_engine *ue, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t chunk = len < ZERO_BUF_LEN ? (size_t)len : ZERO_BUF_LEN;
+		ssize_t n = pwrite(ue->fd, ue->zero_buf, chunk, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+static int uring_write_zeroes(struct blk_engine_queue *q, uint64_t off, uint64_t len, bool unmap)
+{
+	struct uring_engine *ue = uq_of(q)->ue;
+	int rc;
+
+	if (ue->blockdev) {
+		rc = range_ioctl(ue->fd, BLKZEROOUT, off, len);
+	} else {
+		/* A punched hole in a file reads back as zeroes, which is what unmap allows. */
+		int mode = unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE;
+
+		rc = fallocate_errno(ue->fd, mode | FALLOC_FL_KEEP_SIZE, off, len);
+	}
+	if (rc == -EOPNOTSUPP || rc == -ENOTTY || rc == -EINVAL)
+		rc = write_zero_bufs(ue, off, len);
+	return rc;
+}
+
+static void uring_commit(struct blk_engine_queue *q)
+{
+	struct uring_queue *uq = uq_of(q);
+	int rc;
+
+	if (!io_uring_sq_ready(&uq->ring))
+		return;
+	rc = io_uring_submit(&uq->ring);
+	/* Unsubmitted SQEs stay in the ring; the next commit tries again. */
+	if (rc < 0 && !uq->submit_err_logged) {
+		uq->submit_err_logged = true;
+		vio_warn("blk: io_uring_submit: %s", strerror(-rc));
+	}
+}
+
+static int uring_reap(struct blk_engine_queue *q, struct blk_engine_cpl *out, unsigned n,
+		      bool wait)
+{
+	struct uring_queue *uq = uq_of(q);
+	struct io_uring_cqe *cqe;
+	unsigned head, got = 0;
+
+	if (wait) {
+		int rc = io_uring_submit_and_wait(&uq->ring, 1);
+
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			return rc;
+		rc = io_uring_wait_cqe(&uq->ring, &cqe);
+		if (rc < 0)
+			return rc;
+	}
+	io_uring_for_each_cqe(&uq->ring, head, cqe) {
+		if (got == n)
+			break;
+		out[got].tag = io_uring_cqe_get_data(cqe);
+		out[got].result = cqe->res;
+		got++;
+	}
+	io_uring_cq_advance(&uq->ring, got);
+	return (int)got;
+}
+
+static int uring_wait_fd(struct blk_engine_queue *q)
+{
+	return uq_of(q)->efd;
+}
+
+static void uring_queue_close(struct blk_engine_queue *q)
+{
+	struct uring_queue *uq = uq_of(q);
+
+	io_uring_unregister_eventfd(&uq->ring);
+	io_uring_queue_exit(&uq->ring);
+	close(uq->efd);
+	free(uq);
+}
+
+static void uring_close(struct blk_engine *e)
+{
+	struct uring_engine *ue = (struct uring_engine *)e;
+
+	close(ue->fd);
+	free(ue->zero_buf);
+	free(ue);
+}
+
+static const struct blk_engine_ops uring_ops = {
+	.name = "io_uring",
+	.queue_open = uring_queue_open,
+	.rw = uring_rw,
+	.flush = uring_flush,
+	.discard = uring_discard,
+	.write_zeroes = uring_write_zeroes,
+	.commit = uring_commit,
+	.reap = uring_reap,
+	.wait_fd = uring_wait_fd,
+	.queue_close = uring_queue_close,
+	.close = uring_close,
+};
+
+static bool pow2_at_least_512(uint64_t v)
+{
+	return v >= 512 && v <= (1u << 16) && (v & (v - 1)) == 0;
+}
+
+static int size_blockdev(struct uring_engine *ue)
+{
+	uint64_t bytes;
+	int lbs = 512;
+	unsigned int pbs = 512;
+
+	if (ioctl(ue->fd, BLKGETSIZE64, &bytes))
+		return -errno;
+	if (ioctl(ue->fd, BLKSSZGET, &lbs) || !pow2_at_least_512((uint64_t)lbs))
+		lbs = 512;
+	if (ioctl(ue->fd, BLKPBSZGET, &pbs) || !pow2_at_least_512(pbs) || pbs < (unsigned)lbs)
+		pbs = (unsigned)lbs;
+	ue->e.size = bytes;
+	ue->e.lbs = (uint32_t)lbs;
+	ue->e.pbs = pbs;
+	ue->e.dio_mem_align = (uint32_t)lbs;
+	ue->e.dio_off_align = (uint32_t)lbs;
+	return 0;
+}
+
+static int size_file(struct uring_engine *ue, const struct stat *st, bool direct)
+{
+	struct statx stx;
+
+	ue->e.size = (uint64_t)st->st_size;
+	ue->e.lbs = 512;
+	ue->e.pbs = pow2_at_least_512((uint64_t)st->st_blksize) ? (uint32_t)st->st_blksize : 512;
+	ue->e.zeroes_may_unmap = true;
+	if (!direct)
+		return 0;
+	ue->e.dio_mem_align = 512;
+	ue->e.dio_off_align = 512;
+	if (statx(ue->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN)) {
+		if (stx.stx_dio_offset_align == 0)
+			return -EINVAL; /* the filesystem does not do O_DIRECT on this file */
+		if (!pow2_at_least_512(stx.stx_dio_offset_align))
+			return -EINVAL;
+		ue->e.dio_off_align = stx.stx_dio_offset_align;
+		ue->e.dio_mem_align = stx.stx_dio_mem_align ? stx.stx_dio_mem_align : 1;
+		ue->e.lbs = stx.stx_dio_offset_align;
+		if (ue->e.pbs < ue->e.lbs)
+			ue->e.pbs = ue->e.lbs;
+	}
+	return 0;
+}
+
+int blk_engine_uring_open(const char *path, bool readonly, bool direct, struct blk_engine **out)
+{
+	struct uring_engine *ue = calloc(1, sizeof(*ue));
+	struct stat st;
+	int rc, flags = (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
+
+	if (!ue)
+		return -ENOMEM;
+	ue->fd = open(path, flags);
+	if (ue->fd < 0) {
+		rc = -errno;
+		goto err_free;
+	}
+	if (fstat(ue->fd, &st)) {
+		rc = -errno;
+		goto err_close;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		ue->blockdev = true;
+		rc = size_blockdev(ue);
+	} else if (S_ISREG(st.st_mode)) {
+		rc = size_file(ue, &st, direct);
+	} else {
+		rc = -EINVAL;
+	}
+	if (rc)
+		goto err_close;
+	ue->e.size &= ~(uint64_t)(ue->e.lbs - 1);
+	if (ue->e.size == 0) {
+		rc = -EINVAL;
+		goto err_close;
+	}
+	ue->zero_buf = aligned_alloc(4096, ZERO_BUF_LEN);
+	if (!ue->zero_buf) {
+		rc = -ENOMEM;
+		goto err_close;
+	}
+	memset(ue->zero_buf, 0, ZERO_BUF_LEN);
+	ue->e.ops = &uring_ops;
+	*out = &ue->e;
+	return 0;
+err_close:
+	close(ue->fd);
+err_free:
+	free(ue);
+	return rc;
+}
