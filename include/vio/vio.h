@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* Everything libvio offers. */
+#ifndef VIO_VIO_H
+#define VIO_VIO_H
+
+#include "vio/blk.h"
+#include "vio/blk_client.h"
+#include "vio/device.h"
+#include "vio/log.h"
+#include "vio/mem.h"
+#include "vio/virtio_spec.h"
+#include "vio/vdev.h"
+#include "vio/vhost_user.h"
+#include "vio/virtq.h"
+
+#endif

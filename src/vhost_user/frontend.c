@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vhost-user frontend: owns a memfd of "guest" memory, lays driver-side
+ * virtqueues out in it and sets a backend up to serve them, with no VM. It
+ * checks every reply the backend sends (through the codec) and never lets a
+ * backend's answer size or index a buffer unchecked.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "msg.h"
+#include "socket.h"
+#include "vio/device.h"
+#include "vio/vhost_user.h"
+
+#define VHU_FE_PROTOCOL                                                                         \
+	(VIO_BIT(VHOST_USER_PROTOCOL_F_MQ) | VIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
+	 VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | VIO_BIT(VHOST_USER_PROTOCOL_F_STATUS) |          \
+	 VIO_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                           \
+	 VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+
+#define VHU_RING_ALIGN 4096u
+
+struct vhu_fe_queue {
+	struct vio_virtq vq;
+	struct vio_drv_ctx ctx;
+	int kick_fd, call_fd;
+	bool running;
+};
+
+struct vio_vhu_frontend {
+	int sock;
+	int mem_fd;
+	void *mem_host;
+	uint64_t mem_size;
+	struct vio_mem mem;
+	uint64_t backend_features;
+	uint64_t features; /* negotiated virtio features */
+	uint64_t protocol;
+	uint8_t status;
+	unsigned nqueues;
+	uint16_t queue_size, indirect_max;
+	size_t alloc_off;
+	struct vhu_fe_queue *q;
+};
+
+static bool has_proto(const struct vio_vhu_frontend *f, unsigned bit)
+{
+	return (f->protocol >> bit) & 1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/*
+ * Send m; collect its reply into m when the request has one, or its ack when
+ * REPLY_ACK is agreed. 0, -EIO for a refused request, other negative errno.
+ */
+static int request(struct vio_vhu_frontend *f, struct vio_vhu_msg *m)
+{
+	const struct vio_vhu_req_info *ri = vio_vhu_req_info(m->request);
+	uint32_t req = m->request;
+	bool ack;
+	int r;
+
+	if (f->sock < 0)
+		return -ENOTCONN;
+	ack = ri->reply == VIO_VHU_REPLY_ACK && has_proto(f, VHOST_USER_PROTOCOL_F_REPLY_ACK);
+	m->flags = ack ? VHOST_USER_NEED_REPLY_MASK : 0;
+	r = vio_vhu_msg_send(f->sock, m);
+	if (!r && (ri->reply != VIO_VHU_REPLY_ACK || ack))
+		r = vio_vhu_msg_recv_reply(f->sock, req, ack, m);
+	if (r) {
+		/* Half a message sent or a reply missed: the stream is out of step for good. */
+		vio_warn("vhost-user: %s failed: %s; closing", ri->name, strerror(-r));
+		close_fd(&f->sock);
+		return r;
+	}
+	if (ack && m->p.u64 != 0) {
+		vio_warn("vhost-user: backend refused %s", ri->name);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int request_u64(struct vio_vhu_frontend *f, uint32_t req, uint64_t v)
+{
+	struct vio_vhu_msg m = { .request = req, .size = 8 };
+
+	m.p.u64 = v;
+	return request(f, &m);
+}
+
+static int request_none(struct vio_vhu_frontend *f, uint32_t req)
+{
+	struct vio_vhu_msg m = { .request = req };
+
+	return request(f, &m);
+}
+
+static int get_u64(struct vio_vhu_frontend *f, uint32_t req, uint64_t *v)
+{
+	struct vio_vhu_msg m = { .request = req };
+	int r = request(f, &m);
+
+	if (!r)
+		*v = m.p.u64;
+	return r;
+}
+
+static int request_state(struct vio_vhu_frontend *f, uint32_t req, uint32_t index, uint32_t num)
+{
+	struct vio_vhu_msg m = { .request = req, .size = sizeof(struct vio_vhu_vring_state) };
+
+	m.p.state.index = index;
+	m.p.state.num = num;
+	return request(f, &m);
+}
+
+static int request_vring_fd(struct vio_vhu_frontend *f, uint32_t req, unsigned q, int fd)
+{
+	struct vio_vhu_msg m = { .request = req, .size = 8 };
+
+	m.p.u64 = q;
+	if (fd >= 0) {
+		m.fds[0] = fd;
+		m.nfds = 1;
+	} else {
+		m.p.u64 |= VHOST_USER_VRING_NOFD_MASK;
+	}
+	return request(f, &m);
+}
+
+int vio_vhu_frontend_set_status(struct vio_vhu_frontend *f, uint8_t status)
+{
+	int r;
+
+	if (!has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+		return -ENOTSUP;
+	r = request_u64(f, VHOST_USER_SET_STATUS, status);
+	if (!r)
+		f->status = status;
+	return r;
+}
+
+int vio_vhu_frontend_get_status(struct vio_vhu_frontend *f, uint8_t *status)
+{
+	uint64_t v;
+	int r;
+
+	if (!has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+		return -ENOTSUP;
+	r = get_u64(f, VHOST_USER_GET_STATUS, &v);
+	if (r)
+		return r;
+	if (v > UINT8_MAX)
+		return -EPROTO;
+	*status = (uint8_t)v;
+	return 0;
+}
+
+static int config_io(struct vio_vhu_frontend *f, uint32_t req, uint32_t off, void *buf,
+		     uint32_t len)
+{
+	struct vio_vhu_msg m = { .request = req };
+	int r;
+
+	if (!has_proto(f, VHOST_USER_PROTOCOL_F_CONFIG))
+		return -ENOTSUP;
+	if (len > VHOST_USER_MAX_CONFIG_SIZE)
+		return -EINVAL;
+	m.size = VIO_VHU_CONFIG_HDR_SIZE + len;
+	m.p.config.offset = off;
+	m.p.config.size = len;
+	if (req == VHOST_USER_SET_CONFIG)
+		memcpy(m.p.config.region, buf, len);
+	r = request(f, &m);
+	if (r || req == VHOST_USER_SET_CONFIG)
+		return r;
+	/* The reply must echo our request; size 0 means the backend refused. */
+	if (m.size == 0)
+		return -EIO;
+	if (m.size != VIO_VHU_CONFIG_HDR_SIZE + len || m.p.config.size != len ||
+	    m.p.config.offset != off)
+		return -EPROTO;
+	memcpy(buf, m.p.config.region, len);
+	return 0;
+}
+
+int vio_vhu_frontend_get_config(struct vio_vhu_frontend *f, uint32_t off, void *buf, uint32_t len)
+{
+	return config_io(f, VHOST_USER_GET_CONFIG, off, buf, len);
+}
+
+int vio_vhu_frontend_set_config(struct vio_vhu_frontend *f, uint32_t off, const void *buf,
+				uint32_t len)
+{
+	return config_io(f, VHOST_USER_SET_CONFIG, off, (void *)buf, len);
+}
+
+int vio_vhu_frontend_stop_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t *base)
+{
+	struct vio_vhu_msg m = { .request = VHOST_USER_GET_VRING_BASE, .size = 8 };
+	int r;
+
+	if (q >= f->nqueues)
+		return -EINVAL;
+	m.p.state.index = q;
+	r = request(f, &m);
+	if (r)
+		return r;
+	if (m.p.state.index != q)
+		return -EPROTO;
+	f->q[q].running = false;
+	if (base)
+		*base = m.p.state.num;
+	return 0;
+}
+
+int vio_vhu_frontend_start_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t base)
+{
+	struct vhu_fe_queue *fq;
+	struct vio_vhu_msg m = { .request = VHOST_USER_SET_VRING_ADDR, .size = 40 };
+	uintptr_t host = (uintptr_t)f->mem_host;
+	int r;
+
+	if (q >= f->nqueues)
+		return -EINVAL;
+	fq = &f->q[q];
+	r = request_state(f, VHOST_USER_SET_VRING_NUM, q, f->queue_size);
+	if (!r)
+		r = request_state(f, VHOST_USER_SET_VRING_BASE, q, base);
+	if (r)
+		return r;
+	/* Ring addresses go in our own virtual address space; the memory region is at gpa 0. */
+	m.p.addr.index = q;
+	m.p.addr.desc_user_addr = host + fq->vq.addrs.desc;
+	m.p.addr.avail_user_addr = host + fq->vq.addrs.driver;
+	m.p.addr.used_user_addr = host + fq->vq.addrs.device;
+	r = request(f, &m);
+	if (!r)
+		r = request_vring_fd(f, VHOST_USER_SET_VRING_KICK, q, fq->kick_fd);
+	if (!r)
+		r = request_vring_fd(f, VHOST_USER_SET_VRING_CALL, q, fq->call_fd);
+	if (!r && (f->backend_features & VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES)))
+		r = request_state(f, VHOST_USER_SET_VRING_ENABLE, q, 1);
+	if (!r)
+		fq->running = true;
+	return r;
+}
+
+void *vio_vhu_frontend_alloc(struct vio_vhu_frontend *f, size_t size, size_t align)
+{
+	size_t off;
+
+	if (align == 0 || (align & (align - 1)) || size == 0)
+		return NULL;
+	off = (f->alloc_off + align - 1) & ~(align - 1);
+	if (off < f->alloc_off || off > f->mem_size || size > f->mem_size - off)
+		return NULL;
+	f->alloc_off = off + size;
+	return (char *)f->mem_host + off;
+}
+
+static void kick_eventfd(void *opaque)
+{
+	struct vhu_fe_queue *fq = opaque;
+	uint64_t one = 1;
+
+	if (write(fq->kick_fd, &one, sizeof(one)) < 0)
+		return; /* counter saturated: the backend has a kick pending anyway */
+}
+
+static int share_memory(struct vio_vhu_frontend *f)
+{
+	struct vio_vhu_msg m = { .request = VHOST_USER_SET_MEM_TABLE };
+	struct vio_mem_region reg;
+	int r;
+
+	f->mem_fd = memfd_create("vio-guest", MFD_CLOEXEC);
+	if (f->mem_fd < 0)
+		return -errno;
+	if (ftruncate(f->mem_fd, (off_t)f->mem_size) < 0)
+		return -errno;
+	f->mem_host = mmap(NULL, f->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem_fd, 0);
+	if (f->mem_host == MAP_FAILED) {
+		f->mem_host = NULL;
+		return -errno;
+	}
+	reg = (struct vio_mem_region){
+		.gpa = 0, .size = f->mem_size, .host = f->mem_host, .uaddr = (uintptr_t)f->mem_host,
+	};
+	vio_mem_init(&f->mem);
+	r = vio_mem_add(&f->mem, &reg);
+	if (r)
+		return r;
+	m.size = VIO_VHU_MEM_HDR_SIZE + sizeof(struct vio_vhu_mem_region);
+	m.p.memory.nregions = 1;
+	m.p.memory.regions[0] = (struct vio_vhu_mem_region){
+		.guest_phys_addr = 0,
+		.memory_size = f->mem_size,
+		.userspace_addr = (uintptr_t)f->mem_host,
+		.mmap_offset = 0,
+	};
+	m.fds[0] = f->mem_fd;
+	m.nfds = 1;
+	return request(f, &m);
+}
+
+static int negotiate(struct vio_vhu_frontend *f, uint64_t wanted)
+{
+	const uint8_t drv = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	uint64_t pf, nq, bf;
+	uint8_t st;
+	int r;
+
+	r = request_none(f, VHOST_USER_SET_OWNER);
+	if (!r)
+		r = get_u64(f, VHOST_USER_GET_FEATURES, &bf);
+	if (r)
+		return r;
+	f->backend_features = bf;
+	if (!(bf & VIO_BIT(VIRTIO_F_VERSION_1)))
+		return -ENOTSUP;
+	if (bf & VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES)) {
+		r = get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES, &pf);
+		if (r)
+			return r;
+		r = request_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, pf & VHU_FE_PROTOCOL);
+		if (r)
+			return r;
+		f->protocol = pf & VHU_FE_PROTOCOL; /* replies gated on it start after the send */
+	}
+	if (has_proto(f, VHOST_USER_PROTOCOL_F_MQ)) {
+		r = get_u64(f, VHOST_USER_GET_QUEUE_NUM, &nq);
+		if (r)
+			return r;
+		if (nq < f->nqueues)
+			return -ENOTSUP;
+	}
+	wanted &= ~VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	f->features = (wanted | VIO_BIT(VIRTIO_F_VERSION_1)) & bf;
+	if (has_proto(f, VHOST_USER_PROTOCOL_F_STATUS)) {
+		r = vio_vhu_frontend_set_status(f, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+		if (!r)
+			r = vio_vhu_frontend_set_status(f, drv);
+		if (r)
+			return r;
+	}
+	r = request_u64(f, VHOST_USER_SET_FEATURES,
+			f->features | (bf & VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES)));
+	if (r || !has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+		return r;
+	r = vio_vhu_frontend_set_status(f, drv | VIRTIO_CONFIG_S_FEATURES_OK);
+	if (!r)
+		r = vio_vhu_frontend_get_status(f, &st);
+	if (r)
+		return r;
+	return (st & VIRTIO_CONFIG_S_FEATURES_OK) ? 0 : -ENOTSUP;
+}
+
+static int setup_queues(struct vio_vhu_frontend *f)
+{
+	size_t len = vio_virtq_driver_area_size(f->features, f->queue_size, f->indirect_max);
+	bool packed = f->features & VIO_BIT(VIRTIO_F_RING_PACKED);
+
+	for (unsigned i = 0; i < f->nqueues; i++) {
+		struct vhu_fe_queue *fq = &f->q[i];
+		void *area = vio_vhu_frontend_alloc(f, len, VHU_RING_ALIGN);
+		struct vio_virtq_addrs a;
+		int r;
+
+		if (!area)
+			return -ENOMEM;
+		r = vio_virtq_driver_init(&fq->vq, f->features, f->queue_size, f->indirect_max,
+					  area, (uintptr_t)area - (uintptr_t)f->mem_host, len, &a);
+		if (r)
+			return r;
+		fq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		fq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fq->kick_fd < 0 || fq->call_fd < 0)
+			return -errno;
+		fq->ctx = (struct vio_drv_ctx){
+			.vq = &fq->vq, .mem = &f->mem, .kick = kick_eventfd, .kick_opaque = fq,
+			.call_fd = fq->call_fd,
+		};
+		/* A fresh packed ring's wrap counters start at 1 (bit 15), as QEMU sends it. */
+		r = vio_vhu_frontend_start_queue(f, i, packed ? 0x8000u : 0);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_vhu_frontend **out)
+{
+	struct vio_vhu_frontend *f;
+	int r;
+
+	*out = NULL;
+	if (!o->socket_path || o->nqueues == 0 || o->nqueues > VIO_VHU_MAX_QUEUES ||
+	    o->mem_size == 0 || o->mem_size > SIZE_MAX / 2)
+		return -EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->sock = f->mem_fd = -1;
+	f->mem_size = o->mem_size;
+	f->nqueues = o->nqueues;
+	f->queue_size = o->queue_size ? o->queue_size : 256;
+	f->indirect_max = o->indirect_max;
+	f->q = calloc(o->nqueues, sizeof(*f->q));
+	if (!f->q) {
+		free(f);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < f->nqueues; i++)
+		f->q[i].kick_fd = f->q[i].call_fd = -1;
+	r = vio_vhu_connect(o->socket_path);
+	if (r < 0)
+		goto fail;
+	f->sock = r;
+	r = vio_vhu_set_timeout(f->sock, o->timeout_ms > 0 ? (unsigned)o->timeout_ms : 5000);
+	if (!r)
+		r = negotiate(f, o->features);
+	if (!r)
+		r = share_memory(f);
+	if (!r)
+		r = setup_queues(f);
+	if (!r && has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+		r = vio_vhu_frontend_set_status(f, f->status | VIRTIO_CONFIG_S_DRIVER_OK);
+	if (r)
+		goto fail;
+	*out = f;
+	return 0;
+fail:
+	vio_vhu_frontend_close(f);
+	return r;
+}
+
+int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f)
+{
+	int err = 0;
+
+	if (f->sock < 0)
+		return 0;
+	for (unsigned i = 0; i < f->nqueues; i++) {
+		if (f->q[i].running) {
+			int r = vio_vhu_frontend_stop_queue(f, i, NULL);
+
+			if (r && !err)
+				err = r;
+		}
+	}
+	close_fd(&f->sock);
+	return err;
+}
+
+void vio_vhu_frontend_close(struct vio_vhu_frontend *f)
+{
+	if (!f)
+		return;
+	close_fd(&f->sock);
+	for (unsigned i = 0; i < f->nqueues; i++) {
+		vio_virtq_fini(&f->q[i].vq);
+		close_fd(&f->q[i].kick_fd);
+		close_fd(&f->q[i].call_fd);
+	}
+	if (f->mem_host)
+		munmap(f->mem_host, f->mem_size);
+	close_fd(&f->mem_fd);
+	free(f->q);
+	free(f);
+}
+
+uint64_t vio_vhu_frontend_features(const struct vio_vhu_frontend *f)
+{
+	return f->features;
+}
+
+uint64_t vio_vhu_frontend_protocol_features(const struct vio_vhu_frontend *f)
+{
+	return f->protocol;
+}
+
+unsigned vio_vhu_frontend_nqueues(const struct vio_vhu_frontend *f)
+{
+	return f->nqueues;
+}
+
+const struct vio_drv_ctx *vio_vhu_frontend_queue(struct vio_vhu_frontend *f, unsigned q)
+{
+	return q < f->nqueues ? &f->q[q].ctx : NULL;
+}
+
+const struct vio_mem *vio_vhu_frontend_mem(const struct vio_vhu_frontend *f)
+{
+	return &f->mem;
+}

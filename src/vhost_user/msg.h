@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vhost-user wire format (qemu docs/interop/vhost-user.rst) and the one
+ * codec both roles use. VIO_VHU_REQUESTS lists every front-end request once:
+ * its payload size rule, the fds it takes and its reply; msg.c validates
+ * against it and backend.c generates its dispatch table from it.
+ */
+#ifndef VIO_VHU_MSG_H
+#define VIO_VHU_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Header flags. */
+#define VHOST_USER_VERSION_MASK 0x3u
+#define VHOST_USER_VERSION 0x1u
+#define VHOST_USER_REPLY_MASK (1u << 2)
+#define VHOST_USER_NEED_REPLY_MASK (1u << 3)
+
+#define VHOST_USER_HDR_SIZE 12u
+#define VHOST_USER_MAX_FDS 8u
+#define VHOST_MEMORY_BASELINE_NREGIONS 8u
+#define VHOST_USER_MAX_CONFIG_SIZE 256u
+
+/* SET_VRING_KICK/CALL/ERR u64 payload. */
+#define VHOST_USER_VRING_IDX_MASK 0xffu
+#define VHOST_USER_VRING_NOFD_MASK (1u << 8)
+
+/* Virtio feature bit 30, reused by vhost-user to gate protocol features. */
+#define VHOST_USER_F_PROTOCOL_FEATURES 30
+
+#define VHOST_USER_PROTOCOL_F_MQ 0
+#define VHOST_USER_PROTOCOL_F_LOG_SHMFD 1
+#define VHOST_USER_PROTOCOL_F_RARP 2
+#define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
+#define VHOST_USER_PROTOCOL_F_MTU 4
+#define VHOST_USER_PROTOCOL_F_SLAVE_REQ 5
+#define VHOST_USER_PROTOCOL_F_CROSS_ENDIAN 6
+#define VHOST_USER_PROTOCOL_F_CRYPTO_SESSION 7
+#define VHOST_USER_PROTOCOL_F_PAGEFAULT 8
+#define VHOST_USER_PROTOCOL_F_CONFIG 9
+#define VHOST_USER_PROTOCOL_F_SLAVE_SEND_FD 10
+#define VHOST_USER_PROTOCOL_F_HOST_NOTIFIER 11
+#define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
+#define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
+#define VHOST_USER_PROTOCOL_F_INBAND_NOTIFICATIONS 14
+#define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
+#define VHOST_USER_PROTOCOL_F_STATUS 16
+
+/* Payload layouts (native byte order, no implicit padding). */
+struct vio_vhu_vring_state {
+	uint32_t index;
+	uint32_t num;
+};
+
+struct vio_vhu_vring_addr {
+	uint32_t index;
+	uint32_t flags;
+	uint64_t desc_user_addr;
+	uint64_t used_user_addr;
+	uint64_t avail_user_addr;
+	uint64_t log_guest_addr;
+};
+
+struct vio_vhu_mem_region {
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+	uint64_t mmap_offset;
+};
+
+struct vio_vhu_memory {
+	uint32_t nregions;
+	uint32_t padding;
+	struct vio_vhu_mem_region regions[VHOST_MEMORY_BASELINE_NREGIONS];
+};
+
+struct vio_vhu_mem_single {
+	uint64_t padding;
+	struct vio_vhu_mem_region region;
+};
+
+#define VIO_VHU_CONFIG_HDR_SIZE 12u
+struct vio_vhu_config {
+	uint32_t offset;
+	uint32_t size;
+	uint32_t flags;
+	uint8_t region[VHOST_USER_MAX_CONFIG_SIZE];
+};
+
+#define VIO_VHU_MEM_HDR_SIZE 8u
+#define VIO_VHU_MAX_PAYLOAD sizeof(struct vio_vhu_memory)
+
+/* Payload size rules: SZ(min, max) in bytes. */
+#define VHU_SZ_NONE 0, 0
+#define VHU_SZ_U64 8, 8
+#define VHU_SZ_STATE 8, 8
+#define VHU_SZ_ADDR 40, 40
+#define VHU_SZ_MEM VIO_VHU_MEM_HDR_SIZE, sizeof(struct vio_vhu_memory)
+#define VHU_SZ_MEM1 40, 40
+#define VHU_SZ_CONFIG VIO_VHU_CONFIG_HDR_SIZE, sizeof(struct vio_vhu_config)
+#define VHU_SZ_ANY 0, VIO_VHU_MAX_PAYLOAD
+
+/* Reply kinds: what a request always answers (ACK: only when NEED_REPLY is set). */
+enum vio_vhu_reply {
+	VIO_VHU_REPLY_ACK,    /* nothing, or a u64 status with REPLY_ACK's need_reply */
+	VIO_VHU_REPLY_U64,
+	VIO_VHU_REPLY_STATE,
+	VIO_VHU_REPLY_CONFIG,
+};
+
+/*
+ * X(name, id, payload size min, max, fds min, max, reply, backend handler).
+ * Handler "unsupported" marks requests vio knows but does not implement:
+ * the codec checks them like any other (their fds are only ever closed) and
+ * the backend refuses them.
+ */
+#define VIO_VHU_REQUESTS(X)                                                                     \
+	X(GET_FEATURES, 1, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_features)                     \
+	X(SET_FEATURES, 2, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, set_features)                      \
+	X(SET_OWNER, 3, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_ACK, set_owner)                           \
+	X(RESET_OWNER, 4, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_ACK, reset_owner)                       \
+	X(SET_MEM_TABLE, 5, VHU_SZ_MEM, 0, VHOST_MEMORY_BASELINE_NREGIONS, VIO_VHU_REPLY_ACK,   \
+	  set_mem_table)                                                                        \
+	X(SET_LOG_BASE, 6, VHU_SZ_ANY, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                       \
+	X(SET_LOG_FD, 7, VHU_SZ_ANY, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                         \
+	X(SET_VRING_NUM, 8, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_num)                  \
+	X(SET_VRING_ADDR, 9, VHU_SZ_ADDR, 0, 0, VIO_VHU_REPLY_ACK, set_vring_addr)                 \
+	X(SET_VRING_BASE, 10, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_base)               \
+	X(GET_VRING_BASE, 11, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_STATE, get_vring_base)             \
+	X(SET_VRING_KICK, 12, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_kick)                 \
+	X(SET_VRING_CALL, 13, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_call)                 \
+	X(SET_VRING_ERR, 14, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_err)                   \
+	X(GET_PROTOCOL_FEATURES, 15, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_protocol_features)  \
+	X(SET_PROTOCOL_FEATURES, 16, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, set_protocol_features)   \
+	X(GET_QUEUE_NUM, 17, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_queue_num)                  \
+	X(SET_VRING_ENABLE, 18, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_enable)           \
+	X(SEND_RARP, 19, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                         \
+	X(NET_SET_MTU, 20, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                       \
+	X(SET_SLAVE_REQ_FD, 21, VHU_SZ_NONE, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                 \
+	X(IOTLB_MSG, 22, VHU_SZ_ANY, 0, 0, VIO_VHU_REPLY_U64, unsupported)                         \
+	X(SET_VRING_ENDIAN, 23, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                \
+	X(GET_CONFIG, 24, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_CONFIG, get_config)                   \
+	X(SET_CONFIG, 25, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_ACK, set_config)                      \
+	X(GET_INFLIGHT_FD, 31, VHU_SZ_ANY, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                   \
+	X(SET_INFLIGHT_FD, 32, VHU_SZ_ANY, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                   \
+	X(RESET_DEVICE, 34, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_ACK, reset_device)                    \
+	X(VRING_KICK, 35, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                      \
+	X(GET_MAX_MEM_SLOTS, 36, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_max_mem_slots)          \
+	X(ADD_MEM_REG, 37, VHU_SZ_MEM1, 1, 1, VIO_VHU_REPLY_ACK, add_mem_reg)                      \
+	X(REM_MEM_REG, 38, VHU_SZ_MEM1, 0, 1, VIO_VHU_REPLY_ACK, rem_mem_reg)                      \
+	X(SET_STATUS, 39, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, set_status)                         \
+	X(GET_STATUS, 40, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_status)
+
+enum vio_vhu_request {
+#define VIO_VHU_ENUM(name, id, ...) VHOST_USER_##name = id,
+	VIO_VHU_REQUESTS(VIO_VHU_ENUM)
+#undef VIO_VHU_ENUM
+	VHOST_USER_MAX_REQUEST = 64, /* ids at or above this are never valid */
+};
+
+/* What the table says about one request. */
+struct vio_vhu_req_info {
+	const char *name;
+	uint32_t min_size, max_size;
+	uint8_t min_fds, max_fds;
+	enum vio_vhu_reply reply;
+	bool known;
+};
+
+struct vio_vhu_msg {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+	union {
+		uint64_t u64;
+		struct vio_vhu_vring_state state;
+		struct vio_vhu_vring_addr addr;
+		struct vio_vhu_memory memory;
+		struct vio_vhu_mem_single mem1;
+		struct vio_vhu_config config;
+		uint8_t raw[VIO_VHU_MAX_PAYLOAD];
+	} p;
+	int fds[VHOST_USER_MAX_FDS];
+	unsigned nfds;
+};
+
+_Static_assert(sizeof(struct vio_vhu_vring_addr) == 40, "vring addr layout");
+_Static_assert(sizeof(struct vio_vhu_mem_single) == 40, "single region layout");
+_Static_assert(sizeof(struct vio_vhu_memory) == 8 + 8 * 32, "memory table layout");
+_Static_assert(sizeof(struct vio_vhu_config) == 12 + 256, "config layout");
+
+/* Table entry for a request id; NULL for ids vio does not know. */
+const struct vio_vhu_req_info *vio_vhu_req_info(uint32_t request);
+const char *vio_vhu_req_name(uint32_t request);
+
+/*
+ * Receive one front-end request from fd (blocking; a SO_RCVTIMEO on fd
+ * bounds a peer stalling mid-message). On success the header, payload and
+ * fds (close-on-exec, owned by the caller: vio_vhu_msg_close_fds) are in m.
+ * Returns:
+ *   0        a valid known request
+ *   -ENOMSG  an unknown request (header in m): payload consumed, fds
+ *            closed; answer an error if it has NEED_REPLY, else ignore it
+ *   -EPROTO  malformed (version, size rule, fd count, REPLY bit): fds
+ *            closed; the stream may be out of step, drop the connection
+ *   -ECONNRESET the peer closed (cleanly before a header, or mid-message)
+ *   other negative errno from the socket
+ */
+int vio_vhu_msg_recv(int fd, struct vio_vhu_msg *m);
+
+/*
+ * Receive the reply to `request` (front-end side): REPLY bit set, same
+ * request, size right for its reply kind (or a u64 ack when ack is true),
+ * no fds. Same error codes as vio_vhu_msg_recv.
+ */
+int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_msg *m);
+
+/* Send m (header, size bytes of payload, nfds fds); version bits are set here. */
+int vio_vhu_msg_send(int fd, struct vio_vhu_msg *m);
+
+/* Send a reply carrying a u64 (ack: 0 success, non-zero failure) for request. */
+int vio_vhu_msg_reply_u64(int fd, uint32_t request, uint64_t v);
+
+void vio_vhu_msg_close_fds(struct vio_vhu_msg *m);
+
+/* Receive exactly len bytes (EINTR and short reads handled). */
+int vio_vhu_recv_all(int fd, void *buf, size_t len);
+
+#endif
