@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parser for viod's --blk descriptions. Every rejection names the offending
+ * key or value, since operators script against this syntax. Pure: no I/O.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blk_spec.h"
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end || v == 0 || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int set_string(char *dst, size_t cap, const char *key, const char *val, char *err,
+		      size_t errlen)
+{
+	if (!val || !*val)
+		return fail(err, errlen, "'%s' needs a value (%s=...)", key, key);
+	if (*dst)
+		return fail(err, errlen, "'%s' given twice", key);
+	if (strlen(val) >= cap)
+		return fail(err, errlen, "'%s' is too long (at most %zu characters)", key, cap - 1);
+	strcpy(dst, val);
+	return 0;
+}
+
+static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, size_t errlen)
+{
+	if (!strcmp(key, "sock"))
+		return set_string(spec->sock, sizeof(spec->sock), key, val, err, errlen);
+	if (!strcmp(key, "file"))
+		return set_string(spec->file, sizeof(spec->file), key, val, err, errlen);
+	if (!strcmp(key, "serial"))
+		return set_string(spec->serial, sizeof(spec->serial), key, val, err, errlen);
+	if (!strcmp(key, "ram")) {
+		if (spec->ram_size)
+			return fail(err, errlen, "'ram' given twice");
+		if (!val || parse_size(val, &spec->ram_size))
+			return fail(err, errlen, "ram=%s: not a size (like 512M or 1G)", val ? val : "");
+		if (spec->ram_size % 512)
+			return fail(err, errlen, "ram=%s: not a multiple of 512 bytes", val);
+		return 0;
+	}
+	if (!strcmp(key, "queues")) {
+		char *end;
+		long n;
+
+		if (!val || !*val)
+			return fail(err, errlen, "'queues' needs a value (queues=N)");
+		n = strtol(val, &end, 10);
+		if (*end || n < 1 || n > BLK_SPEC_MAX_QUEUES)
+			return fail(err, errlen, "queues=%s: expected 1 to %d", val, BLK_SPEC_MAX_QUEUES);
+		spec->queues = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(key, "readonly") || !strcmp(key, "direct") || !strcmp(key, "client")) {
+		if (val)
+			return fail(err, errlen, "'%s' takes no value", key);
+		if (key[0] == 'r')
+			spec->readonly = true;
+		else if (key[0] == 'd')
+			spec->direct = true;
+		else
+			spec->client = true;
+		return 0;
+	}
+	return fail(err, errlen, "unknown key '%s' (known: sock, file, ram, queues, readonly, direct, "
+		    "serial, client)", key);
+}
+
+int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t errlen)
+{
+	char buf[8192];
+	char *save = NULL, *tok;
+
+	memset(spec, 0, sizeof(*spec));
+	if (strlen(text) >= sizeof(buf))
+		return fail(err, errlen, "description too long");
+	strcpy(buf, text);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		int ret;
+
+		if (eq)
+			*eq = '\0';
+		ret = parse_pair(tok, eq ? eq + 1 : NULL, spec, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (!*spec->sock)
+		return fail(err, errlen, "missing sock=PATH");
+	if (!*spec->file == !spec->ram_size)
+		return fail(err, errlen, "give exactly one of file=PATH or ram=SIZE");
+	if (spec->direct && !*spec->file)
+		return fail(err, errlen, "'direct' applies to file= only");
+	if (!spec->queues)
+		spec->queues = 1;
+	return 0;
+}

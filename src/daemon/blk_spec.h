@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The `--blk` device description viod takes on its command line:
+ *   sock=PATH,file=PATH[,queues=N][,readonly][,direct][,serial=S]
+ *   sock=PATH,ram=SIZE[,queues=N][,readonly][,serial=S]
+ */
+#ifndef VIO_BLK_SPEC_H
+#define VIO_BLK_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLK_SPEC_MAX_QUEUES 64
+
+struct blk_spec {
+	char sock[108];
+	char file[4096];
+	char serial[21];
+	uint64_t ram_size;
+	unsigned queues;
+	bool readonly, direct, client;
+};
+
+/*
+ * Parse one description. On error returns -EINVAL and writes a message
+ * naming the bad part into err.
+ */
+int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t errlen);
+
+/* "512M", "1G", "4096", "2T" -> bytes; -EINVAL for anything else, zero, or overflow. */
+int parse_size(const char *s, uint64_t *out);
+
+#endif

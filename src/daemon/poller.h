@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Data-plane threads for viod. Each queue is owned by exactly one thread,
+ * which polls it through the device's vdev ops and, after a quiet spell,
+ * re-enables notifications and sleeps on the queue's kick and completion fds.
+ */
+#ifndef VIO_POLLER_H
+#define VIO_POLLER_H
+
+#include <stdint.h>
+
+#include "vio/vdev.h"
+
+struct vio_poller;
+
+/* One queue handed to the poller; copied by vio_poller_add. */
+struct vio_poll_queue {
+	struct vio_vdev vdev;
+	unsigned q;
+	struct vio_virtq *vq; /* device side, to re-enable notifications before sleeping */
+	int kick_fd;          /* the driver's kick eventfd */
+	const char *name;     /* for the one log line if the queue breaks */
+};
+
+/* nthreads data-plane threads; spin_us: how long a thread polls an idle queue set before sleeping. */
+int vio_poller_new(unsigned nthreads, unsigned spin_us, struct vio_poller **out);
+
+/* Start polling a queue (control thread). 0 or negative errno. */
+int vio_poller_add(struct vio_poller *p, const struct vio_poll_queue *pq);
+
+/*
+ * Stop polling (vdev.dev, q); when it returns no poller thread touches the
+ * queue any more. -ENOENT if it was not being polled. Control thread only.
+ */
+int vio_poller_remove(struct vio_poller *p, void *dev, unsigned q);
+
+/* Stop every thread (queues still present are simply dropped) and free. */
+void vio_poller_free(struct vio_poller *p);
+
+#endif

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* viod's --blk syntax: accepted forms, defaults, and errors that name the bad part. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "daemon/blk_spec.h"
+
+static void test_file_form(void **state)
+{
+	struct blk_spec s;
+	char err[256] = "";
+
+	assert_int_equal(blk_spec_parse("sock=/tmp/a.sock,file=/dev/sdb,queues=4,readonly,direct", &s,
+					err, sizeof(err)), 0);
+	assert_string_equal(s.sock, "/tmp/a.sock");
+	assert_string_equal(s.file, "/dev/sdb");
+	assert_int_equal(s.queues, 4);
+	assert_true(s.readonly && s.direct);
+	assert_int_equal(s.ram_size, 0);
+}
+
+static void test_ram_form_and_defaults(void **state)
+{
+	struct blk_spec s;
+	char err[256] = "";
+
+	assert_int_equal(blk_spec_parse("sock=x.sock,ram=512M", &s, err, sizeof(err)), 0);
+	assert_true(s.ram_size == 512ull << 20);
+	assert_int_equal(s.queues, 1);
+	assert_false(s.readonly || s.direct);
+	assert_int_equal(blk_spec_parse("ram=1G,sock=y", &s, err, sizeof(err)), 0);
+	assert_true(s.ram_size == 1ull << 30);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct blk_spec s;
+	char err[256] = "";
+
+	assert_int_equal(blk_spec_parse(text, &s, err, sizeof(err)), -22);
+	if (!strstr(err, needle))
+		fail_msg("'%s': error '%s' does not mention '%s'", text, err, needle);
+}
+
+static void test_errors_name_the_input(void **state)
+{
+	expect_error("file=/x,queues=2", "sock");
+	expect_error("sock=a", "file=PATH or ram=SIZE");
+	expect_error("sock=a,file=b,ram=1G", "exactly one");
+	expect_error("sock=a,ram=12Q", "ram=12Q");
+	expect_error("sock=a,ram=0", "ram=0");
+	expect_error("sock=a,ram=1000", "multiple of 512");
+	expect_error("sock=a,ram=1G,queues=0", "queues=0");
+	expect_error("sock=a,ram=1G,queues=65", "queues=65");
+	expect_error("sock=a,ram=1G,queues=2x", "queues=2x");
+	expect_error("sock=a,ram=1G,colour=blue", "colour");
+	expect_error("sock=a,sock=b,ram=1G", "twice");
+	expect_error("sock=a,ram=1G,direct", "direct");
+	expect_error("sock=a,ram=1G,readonly=yes", "readonly");
+	expect_error("sock=,ram=1G", "sock");
+}
+
+static void test_sizes(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(parse_size("4096", &v), 0);
+	assert_true(v == 4096);
+	assert_int_equal(parse_size("2T", &v), 0);
+	assert_true(v == 2ull << 40);
+	assert_int_equal(parse_size("64KiB", &v), 0);
+	assert_true(v == 64ull << 10);
+	assert_int_equal(parse_size("99999999999999999999", &v), -22);
+	assert_int_equal(parse_size("17179869184G", &v), -22); /* 2^34 GiB overflows */
+	assert_int_equal(parse_size("-1", &v), -22);
+	assert_int_equal(parse_size("", &v), -22);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_file_form),
+		cmocka_unit_test(test_ram_form_and_defaults),
+		cmocka_unit_test(test_errors_name_the_input),
+		cmocka_unit_test(test_sizes),
+	};
+	return cmocka_run_group_tests_name("blk_spec", tests, NULL, NULL);
+}
