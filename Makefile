@@ -13,7 +13,9 @@ test:
 	@scripts/run-tests.sh
 
 bench: all
+	@scripts/install-deps.sh bench
 	@bash bench/ring.sh
+	@bash bench/blk.sh
 
 clean:
 	rm -rf build build-test build-test-san

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages vio needs that this machine lacks (apt-get
-# update only when something is missing). Usage: install-deps.sh [build|test|all]
+# update only when something is missing). Usage: install-deps.sh [build|test|bench|all]
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburing-dev)
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-system-common
 	qemu-utils linux-image-amd64 busybox-static cpio e2fsprogs util-linux kmod xz-utils
-	dpdk-dev procps)
+	libc6-dev procps)
+# Peers the benchmarks measure against: qemu-storage-daemon, Linux's ringtest.
+bench_pkgs=(qemu-system-common linux-source-6.1 xz-utils make)
 
 case "${1:-all}" in
 build) want=("${build_pkgs[@]}") ;;
-test | all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "install-deps.sh: unknown set '$1' (build, test or all)" >&2; exit 2 ;;
+test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
+all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*) echo "install-deps.sh: unknown set '$1' (build, test, bench or all)" >&2; exit 2 ;;
 esac
 
 missing=()

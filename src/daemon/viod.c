@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,22 @@ struct viod_opts {
 	unsigned poll_us;
 	enum vio_log_level log_level;
 };
+
+static enum vio_log_level log_level = VIO_LOG_INFO;
+
+/* viod's own operator lines; errors always print. */
+static void __attribute__((format(printf, 2, 3))) say(enum vio_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	fputs("viod: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
 
 static void usage(FILE *out)
 {
@@ -184,8 +201,8 @@ static void hook_connection(void *opaque, bool connected)
 {
 	struct served_blk *s = opaque;
 
-	fprintf(stderr, "viod: %s: front-end %s\n", s->spec.sock,
-		connected ? "connected" : "disconnected");
+	say(VIO_LOG_INFO, "%s: front-end %s", s->spec.sock,
+	    connected ? "connected" : "disconnected");
 }
 
 static void hook_queue_fault(void *opaque, unsigned q, enum vio_virtq_fault why)
@@ -249,8 +266,7 @@ static int serve_blk(struct served_blk *s, struct vio_poller *poller)
 		return r;
 	}
 	describe(s, what, sizeof(what));
-	fprintf(stderr, "viod: %s: %s %s\n", sp->sock, sp->client ? "connecting for" : "serving",
-		what);
+	say(VIO_LOG_INFO, "%s: %s %s", sp->sock, sp->client ? "connecting for" : "serving", what);
 	return 0;
 }
 
@@ -300,8 +316,8 @@ static int control_loop(struct served_blk *devs, unsigned ndev, int sfd)
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				fprintf(stderr, "viod: %s: completing in-flight I/O and exiting\n",
-					strsignal((int)si.ssi_signo));
+				say(VIO_LOG_INFO, "%s: completing in-flight I/O and exiting",
+				    strsignal((int)si.ssi_signo));
 				return 0;
 			}
 		}
@@ -331,6 +347,7 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &o);
 	if (r)
 		return r > 0 ? 0 : 2;
+	log_level = o.log_level;
 	vio_log_set(vio_log_stderr, NULL, o.log_level);
 	sfd = signal_fd();
 	if (sfd < 0) {
