@@ -138,7 +138,9 @@ int blk_engine_ram_open(uint64_t size, struct blk_engine **out)
 	re = calloc(1, sizeof(*re));
 	if (!re)
 		return -ENOMEM;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	/* Populated up front: no page fault in the data path, and a RAM disk the
+	 * machine cannot hold fails here rather than at the guest's first write. */
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
 		 -1, 0);
 	if (p == MAP_FAILED) {
 		free(re);
