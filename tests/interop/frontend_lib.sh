@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+# Helpers for the tests that drive a vhost-user-blk backend with vio's own
+# frontend (vio-bench blk, examples/read_frontend). Source after lib.sh.
+# Owns: running one bounded vio-bench blk and judging its --machine line.
+
+bench_bin=$root/${VIO_BUILD:-build}/tools/vio-bench/vio-bench
+read_frontend_bin=$root/${VIO_BUILD:-build}/examples/read_frontend
+
+# machine_field LINE KEY: the value of KEY=... in a --machine line.
+machine_field() {
+	sed -nE "s/.*(^| )$2=([0-9.]+).*/\2/p" <<<"$1"
+}
+
+# bench_check NAME SOCKET ARGS...: runs vio-bench blk --machine for a few
+# seconds and prints PASS when it exits 0 with IOPS > 0, no I/O errors and
+# no verify mismatches; FAIL with its output otherwise. Sets bench_line.
+bench_check() {
+	local name=$1 sock=$2 out rc iops errs verr
+	shift 2
+	out=$(with_timeout 60 "$bench_bin" blk --socket "$sock" --machine "$@" 2>&1)
+	rc=$?
+	bench_line=$(grep -E '^iops=' <<<"$out" | tail -n 1)
+	iops=$(machine_field "$bench_line" iops)
+	errs=$(machine_field "$bench_line" errors)
+	verr=$(machine_field "$bench_line" verify_errors)
+	if [ $rc -eq 0 ] && [ -n "$iops" ] && [ "${iops%.*}" -gt 0 ] && [ "$errs" = 0 ] &&
+		[ "$verr" = 0 ]; then
+		echo "PASS: $VIO_TEST/$name"
+		echo "# $VIO_TEST/$name: $bench_line"
+	else
+		echo "FAIL: $VIO_TEST/$name: vio-bench blk $* exited $rc (iops=$iops errors=$errs verify_errors=$verr)"
+		sed 's/^/#   /' <<<"$out" | tail -n 15
+	fi
+}
