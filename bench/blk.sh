@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Block benchmark: vio-bench blk (vio's vhost-user frontend) against viod
-# (RAM backing) and against qemu-storage-daemon (null-co, and a raw file on
-# tmpfs), 4 KiB random read and write at iodepth 1 and 32, one queue.
-# Runs are interleaved (viod, qsd-null, qsd-file, viod, ...) and each figure
-# is the median of --runs runs. Prints IOPS, p50, p99 and viod / qsd ratios.
+# and qemu-storage-daemon, 4 KiB random read and write at iodepth 1 and 32,
+# one queue, in pairs doing the same work: viod's RAM disk vs qsd on a raw
+# file in tmpfs (data kept in memory), and viod's null disk vs qsd's null-co
+# with read-zeroes (request path only). Runs are interleaved (viod-ram,
+# viod-null, qsd-null, qsd-file, viod-ram, ...), each figure is the median
+# of --runs runs. Prints IOPS, p50, p99 and the viod / qsd ratio per pair.
 #
 # usage: bench/blk.sh [--runs N] [--seconds S] [--build DIR]
 set -euo pipefail
@@ -42,7 +44,8 @@ wait_sock() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done;
 
 size=1G
 truncate -s $size "$shm/disk.img"
-"$viod" --blk "sock=$dir/viod.sock,ram=$size,queues=1" &
+"$viod" -q --blk "sock=$dir/viod-ram.sock,ram=$size,queues=1" \
+	--blk "sock=$dir/viod-null.sock,null=$size,queues=1" &
 pids+=($!)
 qemu-storage-daemon \
 	--blockdev driver=null-co,node-name=null0,size=1073741824,read-zeroes=on \
@@ -52,9 +55,10 @@ qemu-storage-daemon \
 	--blockdev driver=file,node-name=file0,filename="$shm/disk.img",cache.direct=off,aio=threads \
 	--export type=vhost-user-blk,id=e1,node-name=file0,addr.type=unix,addr.path="$dir/qsd-file.sock",writable=on,num-queues=1 &
 pids+=($!)
-for s in viod qsd-null qsd-file; do wait_sock "$dir/$s.sock"; done
+for s in viod-ram viod-null qsd-null qsd-file; do wait_sock "$dir/$s.sock"; done
 
-targets=(viod qsd-null qsd-file)
+targets=(viod-ram viod-null qsd-null qsd-file)
+declare -A pair=([qsd-null]=viod-null [qsd-file]=viod-ram)
 declare -A iops p50 p99
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -79,15 +83,16 @@ for rw in randread randwrite; do
 done
 
 printf '\n4 KiB, 1 queue, %s s per run, median of %s interleaved runs\n' "$secs" "$runs"
-printf '%-10s %3s  %-9s %10s %9s %9s   %s\n' rw qd target IOPS p50_us p99_us "viod/qsd IOPS, p99"
+printf '%-10s %3s  %-9s %10s %9s %9s   %s\n' rw qd target IOPS p50_us p99_us "ratio (same work)"
 for rw in randread randwrite; do
 	for qd in 1 32; do
 		for t in "${targets[@]}"; do
 			ratio=""
-			if [ "$t" != viod ]; then
-				ratio=$(awk -v a="${iops[$rw/$qd/viod]}" -v b="${iops[$rw/$qd/$t]}" \
-					-v c="${p99[$rw/$qd/viod]}" -v d="${p99[$rw/$qd/$t]}" \
-					'BEGIN {printf "%.2fx IOPS, p99 %.2fx", (b>0)?a/b:0, (d>0)?c/d:0}')
+			v=${pair[$t]:-}
+			if [ -n "$v" ]; then
+				ratio=$(awk -v a="${iops[$rw/$qd/$v]}" -v b="${iops[$rw/$qd/$t]}" \
+					-v c="${p99[$rw/$qd/$v]}" -v d="${p99[$rw/$qd/$t]}" -v v="$v" \
+					'BEGIN {printf "%s/this: %.2fx IOPS, p99 %.2fx", v, (b>0)?a/b:0, (d>0)?c/d:0}')
 			fi
 			printf '%-10s %3s  %-9s %10.0f %9.1f %9.1f   %s\n' $rw $qd $t "${iops[$rw/$qd/$t]}" \
 				"${p50[$rw/$qd/$t]}" "${p99[$rw/$qd/$t]}" "$ratio"

@@ -121,6 +121,8 @@ _Static_assert(offsetof(struct virtio_blk_config, max_secure_erase_sectors) == 6
 struct vio_blk_opts {
 	const char *file;   /* raw image or block device; NULL: RAM */
 	uint64_t ram_size;  /* bytes, multiple of 512, when file is NULL */
+	uint64_t null_size; /* instead of ram_size: a disk that stores nothing, reads zeroes
+			       (to measure the request path, like qsd's null-co) */
 	unsigned queues;    /* 1..VIO_BLK_MAX_QUEUES (0 means 1) */
 	bool readonly;      /* offer VIRTIO_BLK_F_RO, open O_RDONLY, refuse writes */
 	bool direct;        /* O_DIRECT (file only) */

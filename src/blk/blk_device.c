@@ -434,7 +434,8 @@ static int blk_queue_poll(void *dev, unsigned q)
 	bq = &blk->queues[q];
 	handled = reap(blk, bq);
 	n = bq->nfree < BLK_BURST ? bq->nfree : BLK_BURST;
-	if (n) {
+	/* An idle queue is polled in a loop: look at the index before preparing a burst. */
+	if (n && (vio_virtq_device_has_avail(bq->ctx.vq) || vio_virtq_is_broken(bq->ctx.vq))) {
 		for (unsigned i = 0; i < n; i++) {
 			unsigned slot = bq->free_stack[bq->nfree - 1 - i];
 
@@ -560,8 +561,10 @@ int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out)
 		return -EINVAL;
 	if (opts->file)
 		rc = blk_engine_uring_open(opts->file, opts->readonly, opts->direct, &eng);
-	else if (opts->ram_size && !opts->direct)
+	else if (opts->ram_size && !opts->direct && !opts->null_size)
 		rc = blk_engine_ram_open(opts->ram_size, &eng);
+	else if (opts->null_size && !opts->direct)
+		rc = blk_engine_null_open(opts->null_size, &eng);
 	else
 		rc = -EINVAL;
 	if (rc)

@@ -65,6 +65,9 @@ struct blk_engine {
 
 int blk_engine_ram_open(uint64_t size, struct blk_engine **out);
 
+/* Stores nothing: reads return zeroes (for measuring the request path). */
+int blk_engine_null_open(uint64_t size, struct blk_engine **out);
+
 /* -ENOTSUP when libvio was built without liburing. */
 int blk_engine_uring_open(const char *path, bool readonly, bool direct, struct blk_engine **out);
 

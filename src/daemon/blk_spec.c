@@ -70,13 +70,16 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 		return set_string(spec->file, sizeof(spec->file), key, val, err, errlen);
 	if (!strcmp(key, "serial"))
 		return set_string(spec->serial, sizeof(spec->serial), key, val, err, errlen);
-	if (!strcmp(key, "ram")) {
-		if (spec->ram_size)
-			return fail(err, errlen, "'ram' given twice");
-		if (!val || parse_size(val, &spec->ram_size))
-			return fail(err, errlen, "ram=%s: not a size (like 512M or 1G)", val ? val : "");
-		if (spec->ram_size % 512)
-			return fail(err, errlen, "ram=%s: not a multiple of 512 bytes", val);
+	if (!strcmp(key, "ram") || !strcmp(key, "null")) {
+		uint64_t *size = key[0] == 'r' ? &spec->ram_size : &spec->null_size;
+
+		if (*size)
+			return fail(err, errlen, "'%s' given twice", key);
+		if (!val || parse_size(val, size))
+			return fail(err, errlen, "%s=%s: not a size (like 512M or 1G)", key,
+				    val ? val : "");
+		if (*size % 512)
+			return fail(err, errlen, "%s=%s: not a multiple of 512 bytes", key, val);
 		return 0;
 	}
 	if (!strcmp(key, "queues")) {
@@ -102,7 +105,7 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 			spec->client = true;
 		return 0;
 	}
-	return fail(err, errlen, "unknown key '%s' (known: sock, file, ram, queues, readonly, direct, "
+	return fail(err, errlen, "unknown key '%s' (known: sock, file, ram, null, queues, readonly, direct, "
 		    "serial, client)", key);
 }
 
@@ -127,8 +130,8 @@ int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t er
 	}
 	if (!*spec->sock)
 		return fail(err, errlen, "missing sock=PATH");
-	if (!*spec->file == !spec->ram_size)
-		return fail(err, errlen, "give exactly one of file=PATH or ram=SIZE");
+	if (!!*spec->file + !!spec->ram_size + !!spec->null_size != 1)
+		return fail(err, errlen, "give exactly one of file=PATH, ram=SIZE or null=SIZE");
 	if (spec->direct && !*spec->file)
 		return fail(err, errlen, "'direct' applies to file= only");
 	if (!spec->queues)

@@ -3,6 +3,7 @@
  * The `--blk` device description viod takes on its command line:
  *   sock=PATH,file=PATH[,queues=N][,readonly][,direct][,serial=S]
  *   sock=PATH,ram=SIZE[,queues=N][,readonly][,serial=S]
+ *   sock=PATH,null=SIZE[,queues=N]   (stores nothing: for benchmarks)
  */
 #ifndef VIO_BLK_SPEC_H
 #define VIO_BLK_SPEC_H
@@ -17,7 +18,7 @@ struct blk_spec {
 	char sock[108];
 	char file[4096];
 	char serial[21];
-	uint64_t ram_size;
+	uint64_t ram_size, null_size;
 	unsigned queues;
 	bool readonly, direct, client;
 };

@@ -69,10 +69,13 @@ static void usage(FILE *out)
 		"  --blk SPEC      a block device (repeatable), SPEC is one of\n"
 		"                    sock=PATH,file=PATH[,queues=N][,readonly][,direct][,serial=S]\n"
 		"                    sock=PATH,ram=SIZE[,queues=N][,readonly][,serial=S]\n"
+		"                    sock=PATH,null=SIZE[,queues=N]\n"
 		"                  sock: the vhost-user socket viod listens on (add ',client'\n"
 		"                  to connect to a listening front-end instead, reconnecting);\n"
 		"                  file: raw image or block device (io_uring); ram: SIZE bytes\n"
-		"                  of memory, e.g. 512M or 1G; queues: 1..%d (default 1);\n"
+		"                  of memory, e.g. 512M or 1G; null: a disk of SIZE that stores\n"
+		"                  nothing and reads zeroes, to measure the request path;\n"
+		"                  queues: 1..%d (default 1);\n"
 		"                  direct: open the file with O_DIRECT\n"
 		"  --threads N     data-plane threads polling the queues (default 1)\n"
 		"  --poll-us N     microseconds an idle thread keeps polling before it sleeps\n"
@@ -221,7 +224,8 @@ static void describe(const struct served_blk *s, char *buf, size_t len)
 	const struct blk_spec *sp = &s->spec;
 	unsigned long long mib = vio_blk_capacity_bytes(s->blk) >> 20;
 
-	snprintf(buf, len, "%s%s, %llu MiB, %u queue%s%s%s", sp->file[0] ? "file " : "RAM disk",
+	snprintf(buf, len, "%s%s, %llu MiB, %u queue%s%s%s",
+		 sp->file[0] ? "file " : sp->null_size ? "null disk (stores nothing)" : "RAM disk",
 		 sp->file[0] ? sp->file : "", mib, sp->queues, sp->queues == 1 ? "" : "s",
 		 sp->readonly ? ", read-only" : "", sp->direct ? ", O_DIRECT" : "");
 }
@@ -231,6 +235,7 @@ static int serve_blk(struct served_blk *s, struct vio_poller *poller)
 	const struct blk_spec *sp = &s->spec;
 	struct vio_blk_opts bo = {
 		.file = sp->file[0] ? sp->file : NULL, .ram_size = sp->ram_size,
+		.null_size = sp->null_size,
 		.queues = sp->queues, .readonly = sp->readonly, .direct = sp->direct,
 		.serial = sp->serial[0] ? sp->serial : NULL,
 	};

@@ -34,6 +34,8 @@ static void test_ram_form_and_defaults(void **state)
 	assert_false(s.readonly || s.direct);
 	assert_int_equal(blk_spec_parse("ram=1G,sock=y", &s, err, sizeof(err)), 0);
 	assert_true(s.ram_size == 1ull << 30);
+	assert_int_equal(blk_spec_parse("sock=z,null=2G,queues=2", &s, err, sizeof(err)), 0);
+	assert_true(s.null_size == 2ull << 30 && s.ram_size == 0 && s.queues == 2);
 }
 
 static void expect_error(const char *text, const char *needle)
@@ -49,7 +51,9 @@ static void expect_error(const char *text, const char *needle)
 static void test_errors_name_the_input(void **state)
 {
 	expect_error("file=/x,queues=2", "sock");
-	expect_error("sock=a", "file=PATH or ram=SIZE");
+	expect_error("sock=a", "file=PATH, ram=SIZE or null=SIZE");
+	expect_error("sock=a,ram=1G,null=1G", "exactly one");
+	expect_error("sock=a,null=3x", "null=3x");
 	expect_error("sock=a,file=b,ram=1G", "exactly one");
 	expect_error("sock=a,ram=12Q", "ram=12Q");
 	expect_error("sock=a,ram=0", "ram=0");
