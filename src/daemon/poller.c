@@ -40,6 +40,7 @@ struct poller_thread {
 	/* owned by the thread */
 	struct pq_slot queues[POLLER_MAX_QUEUES];
 	unsigned nqueues;
+	unsigned nkickless; /* queues without a kick fd: the front-end never kicks them */
 	unsigned load; /* queues assigned, read by the control thread under lock */
 };
 
@@ -95,6 +96,7 @@ static int thread_add(struct poller_thread *t, const struct vio_poll_queue *pq)
 		return ret;
 	vio_virtq_device_disable_notify(pq->vq);
 	t->nqueues++;
+	t->nkickless += pq->kick_fd < 0;
 	return 0;
 }
 
@@ -106,6 +108,7 @@ static int thread_remove(struct poller_thread *t, void *dev, unsigned q)
 			continue;
 		watch(t, s->pq.kick_fd, EPOLL_CTL_DEL);
 		watch(t, s->wait_fd, EPOLL_CTL_DEL);
+		t->nkickless -= s->pq.kick_fd < 0;
 		t->queues[i] = t->queues[--t->nqueues];
 		return 0;
 	}
@@ -202,7 +205,8 @@ static void *thread_main(void *arg)
 			disarm_all(t);
 			continue;
 		}
-		n = epoll_wait(t->epfd, evs, 64, -1);
+		/* A ring nobody kicks is still polled while idle, each millisecond. */
+		n = epoll_wait(t->epfd, evs, 64, t->nkickless ? 1 : -1);
 		for (int i = 0; i < n; i++)
 			drain_fd(evs[i].data.fd);
 		disarm_all(t);

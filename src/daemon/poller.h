@@ -18,7 +18,7 @@ struct vio_poll_queue {
 	struct vio_vdev vdev;
 	unsigned q;
 	struct vio_virtq *vq; /* device side, to re-enable notifications before sleeping */
-	int kick_fd;          /* the driver's kick eventfd */
+	int kick_fd;          /* the driver's kick eventfd; -1: it never kicks, polled each ms */
 	const char *name;     /* for the one log line if the queue breaks */
 };
 
