@@ -6,24 +6,28 @@
 # descriptor ring), same machine, same CPUs, same ring size, interleaved
 # (vio, ringtest, vio, ringtest, ...), medians of --runs runs.
 # Modes compared like with like:
-#   poll:  both sides busy-poll, no notifications (ringtest default, --relax;
-#          vio-bench --poll --pause on)
+#   poll:  both sides busy-poll, nobody notifies or decides whether to
+#          (ringtest default, --relax; vio-bench --poll --pause on, whose
+#          driver publishes with vio_virtq_publish, no kick decision)
 #   sleep: eventfd kicks and calls with event index, a side sleeps as soon as
 #          it finds nothing (ringtest --sleep --batch B, which also spends 500
 #          + 500 TSC cycles around each notification to mimic a VM exit;
 #          vio-bench --spin 0 --vmexit-cycles 500 --event-idx on)
-# The burst is vio's buffers per kick_prepare and per pop/push; ringtest's
-# --batch is buffers per kick (only matters in sleep mode).
+# The burst is vio's buffers per publish/kick_prepare, per pop/push and per
+# reap; ringtest's --batch is buffers per kick (only matters in sleep mode:
+# in poll mode ringtest publishes and reaps one buffer at a time whatever
+# --batch says, so only burst 1 is like for like there). bench/README.md
+# says what each side does per buffer.
 #
 # usage: bench/ring.sh [RINGTEST_DIR] [--runs N] [--seconds S] [--size N]
-#                      [--bursts LIST] [--modes poll,sleep] [--build DIR]
+#                      [--bursts LIST] [--modes poll,sleep] [--build DIR] [--raw]
 # RINGTEST_DIR (or env RINGTEST_DIR): a tools/virtio/ringtest directory; if
 # absent, it is extracted from /usr/src/linux-source-*.tar.xz into
 # ${TMPDIR:-/tmp}/vio-ringtest and built there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=5 secs=0.3 size=256 bursts=1,8,32 modes=poll,sleep build=build
+runs=5 secs=0.3 size=256 bursts=1,8,32 modes=poll,sleep build=build raw=0
 rtdir=${RINGTEST_DIR:-}
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -33,7 +37,8 @@ while [ $# -gt 0 ]; do
 	--bursts) bursts=$2; shift 2 ;;
 	--modes) modes=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
-	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--raw) raw=1; shift ;;
+	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench/ring.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	*) rtdir=$1; shift ;;
 	esac
@@ -111,9 +116,10 @@ rt_time() {
 	[ ${#cpus[@]} -eq 2 ] && args+=(--guest-affinity 0 --host-affinity 1)
 	if [ "$mode" = poll ]; then args+=(--relax); else args+=(--sleep); fi
 	t0=$(now_ns)
-	# ringtest can deadlock in --sleep with --batch > 1 (both sides asleep): bound each run.
-	timeout 10 "$rtdir/$v" "${args[@]}" --ring-size "$size" --batch "$burst" \
-		--run-cycles "$cycles" || { echo FAIL; return 0; }
+	# ringtest can deadlock in --sleep with --batch > 1 (both sides asleep): bound
+	# each run (runs are sized to --seconds, so 5 s is far beyond a healthy one).
+	timeout 5 "$rtdir/$v" "${args[@]}" --ring-size "$size" --batch "$burst" \
+		--run-cycles "$cycles" >/dev/null 2>&1 || { echo FAIL; return 0; }
 	t1=$(now_ns)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", (b - a) / 1e9 }'
 }
@@ -124,22 +130,33 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "nan"; exit }
 declare -A res cycles
 rt_startup=0
 if [ $rt_ok = 1 ]; then
-	# Process start, thread creation and the date calls: measured and taken off each run.
-	rt_startup=$(for _ in 1 2 3; do rt_time virtio_ring_0_9 poll 1 1; done | median)
+	# Process start, thread creation and the date calls: measured and taken off each
+	# run. Noise only ever adds to it, so the least of five.
+	rt_startup=$(for _ in 1 2 3 4 5; do rt_time virtio_ring_0_9 poll 1 1; done | sort -g | head -n1)
 	for m in ${modes//,/ }; do
 		for b in ${bursts//,/ }; do
 			for v in virtio_ring_0_9 ring; do
-				# Size each run to about --seconds from a 1M-cycle probe.
-				t=$(rt_time $v "$m" "$b" 1000000)
-				[ "$t" = FAIL ] && t=$(rt_time $v "$m" "$b" 1000000)
-				[ "$t" = FAIL ] && t=1 # sized blind; its runs will say if it keeps failing
+				# Size each run to about --seconds from the fastest of three
+				# 1M-cycle probes (a probe can stall or hang; none is too slow).
+				t=$(for _ in 1 2 3; do rt_time $v "$m" "$b" 1000000; done | grep -v FAIL |
+					sort -g | head -n1)
+				[ -z "$t" ] && t=0.1 # sized blind; its runs will say if it keeps failing
 				cycles[$v,$m,$b]=$(awk -v t="$t" -v s="$rt_startup" -v w="$secs" \
 					'BEGIN { d = t - s; if (d < 1e-3) d = 1e-3; c = int(1e6 * w / d);
-						 if (c < 200000) c = 200000; print c }')
+						 if (c < 1000000) c = 1000000; print c }')
 			done
 		done
 	done
 fi
+
+# rt_rate VARIANT MODE BURST -> Mdesc/s of one sized run, or FAIL (hung, or so short
+# that start-up would be most of it: a figure we cannot trust)
+rt_rate() {
+	local c=${cycles[$1,$2,$3]} t
+	t=$(rt_time "$1" "$2" "$3" "$c")
+	awk -v t="$t" -v s="$rt_startup" -v c="$c" 'BEGIN {
+		if (t == "FAIL" || t - s < t / 2) print "FAIL"; else printf "%.4f\n", c / (t - s) / 1e6 }'
+}
 
 started=$(date -u +%FT%TZ)
 for ((r = 0; r < runs; r++)); do
@@ -147,15 +164,11 @@ for ((r = 0; r < runs; r++)); do
 		for b in ${bursts//,/ }; do
 			res[vs,$m,$b]+="$(vio_run "$m" split "$b") "
 			if [ $rt_ok = 1 ]; then
-				t=$(rt_time virtio_ring_0_9 "$m" "$b" "${cycles[virtio_ring_0_9,$m,$b]}")
-				res[r9,$m,$b]+="$(awk -v t="$t" -v s="$rt_startup" -v c="${cycles[virtio_ring_0_9,$m,$b]}" \
-					'BEGIN { if (t == "FAIL") print "FAIL"; else printf "%.4f\n", c / (t - s) / 1e6 }') "
+				res[r9,$m,$b]+="$(rt_rate virtio_ring_0_9 "$m" "$b") "
 			fi
 			res[vp,$m,$b]+="$(vio_run "$m" packed "$b") "
 			if [ $rt_ok = 1 ]; then
-				t=$(rt_time ring "$m" "$b" "${cycles[ring,$m,$b]}")
-				res[rr,$m,$b]+="$(awk -v t="$t" -v s="$rt_startup" -v c="${cycles[ring,$m,$b]}" \
-					'BEGIN { if (t == "FAIL") print "FAIL"; else printf "%.4f\n", c / (t - s) / 1e6 }') "
+				res[rr,$m,$b]+="$(rt_rate ring "$m" "$b") "
 			fi
 		done
 	done
@@ -184,6 +197,12 @@ for m in ${modes//,/ }; do
 			"$(ratio "$vs" "$r9")" "$vp" "$rr" "$(ratio "$vp" "$rr")" "$(ratio "$vp" "$r9")"
 	done
 done
+if [ $raw = 1 ]; then
+	echo "# every run, in order (vs vio split, r9 virtio_ring_0_9, vp vio packed, rr ring):"
+	for k in $(printf '%s\n' "${!res[@]}" | sort); do echo "#   $k: ${res[$k]}"; done
+	for k in $(printf '%s\n' "${!cycles[@]}" | sort); do echo "#   cycles $k: ${cycles[$k]}"; done
+	echo "#   ringtest start-up: $rt_startup s"
+fi
 if grep -q FAIL <<<"${res[*]}"; then
-	echo "# * some runs failed or hung (ringtest --sleep --batch can deadlock; 10 s timeout): median of the rest"
+	echo "# * some runs failed, hung (ringtest --sleep --batch can deadlock; 5 s timeout) or were too short to time: median of the rest"
 fi

@@ -78,10 +78,12 @@ struct vio_virtq_split {
 	uint16_t last_avail_idx;  /* next avail ring entry to read (free-running) */
 	uint16_t used_idx_shadow; /* our used idx, published once per burst */
 	uint16_t signalled_used;  /* used idx at the last notify decision */
+	uint16_t avail_idx_seen;  /* avail->idx as last read: entries before it need no new read */
 	/* driver side */
 	uint16_t avail_idx_shadow;
 	uint16_t kicked_avail;    /* avail idx at the last kick decision */
 	uint16_t last_used_idx;   /* next used ring entry to read */
+	uint16_t used_idx_seen;   /* used->idx as last read: entries before it need no new read */
 	uint16_t free_head;       /* free list head; IN_ORDER: next descriptor in ring order */
 	uint16_t avail_flags_shadow;
 	uint16_t batch_left;      /* IN_ORDER: buffers left in the used entry being reaped */
@@ -110,8 +112,7 @@ struct vio_virtq_packed {
 	uint16_t kicked_avail;   /* next_avail at the last kick decision */
 	bool kicked_wrap;
 	uint16_t pending_slot;   /* first slot added but not yet published */
-	uint16_t pending_flags;  /* the flags its head descriptor will get */
-	bool pending;
+	uint16_t pending_flags;  /* the flags its head descriptor will get; 0: nothing pending */
 	bool in_batch;           /* in-order: reaping buffers covered by one used descriptor */
 	uint16_t batch_id;       /* the id that used descriptor carried */
 	uint32_t batch_len;      /* and its length */
@@ -234,15 +235,23 @@ bool vio_virtq_device_has_avail(struct vio_virtq *vq);
 /*
  * Post one buffer: iov[0, nout) readable by the device, iov[nout, nout+nin)
  * writable. Uses an indirect table when negotiated and more than one iovec.
- * Not visible to the device until vio_virtq_kick_prepare. Returns 0,
- * -ENOSPC when the ring is full, -EFAULT for memory outside mem, -EINVAL
- * for no iovec or an empty one.
+ * Not visible to the device until vio_virtq_kick_prepare or vio_virtq_publish.
+ * Returns 0, -ENOSPC when the ring is full, -EFAULT for memory outside mem,
+ * -EINVAL for no iovec or an empty one.
  */
 int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct iovec *iov,
 		  unsigned nout, unsigned nin, void *cookie);
 
 /* Publish what was added; true if the device wants a kick. */
 bool vio_virtq_kick_prepare(struct vio_virtq *vq);
+
+/*
+ * Publish what was added without asking whether the device wants a kick:
+ * for a driver that polls and never notifies. No full fence, no read of the
+ * device's event suppression. A later kick_prepare still counts these
+ * buffers in its decision. Same caller rules as vio_virtq_add.
+ */
+void vio_virtq_publish(struct vio_virtq *vq);
 
 /* Reap up to n used buffers: cookies and written lengths. Returns how many; -EIO if broken. */
 int vio_virtq_get_used_burst(struct vio_virtq *vq, void **cookies, uint32_t *lens, unsigned n);

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The guest memory map and its translate function. Every guest address in
- * the data path comes through vio_mem_translate; it must never return a
- * pointer to a range that is not wholly inside one region.
+ * the data path comes through vio_mem_translate (whose body, in
+ * mem_internal.h, the rings inline); it must never return a pointer to a
+ * range that is not wholly inside one region.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "vio/mem.h"
+#include "mem_internal.h"
 
 void vio_mem_init(struct vio_mem *m)
 {
@@ -46,22 +47,9 @@ int vio_mem_remove(struct vio_mem *m, uint64_t gpa, uint64_t size)
 	return -ENOENT;
 }
 
-/* True when [addr, addr + len) lies inside [start, start + size); len > 0. */
-static int inside(uint64_t addr, uint64_t len, uint64_t start, uint64_t size)
-{
-	return addr >= start && addr - start < size && len <= size - (addr - start);
-}
-
 void *vio_mem_translate(const struct vio_mem *m, uint64_t gpa, uint64_t len)
 {
-	if (len == 0)
-		return NULL;
-	for (uint32_t i = 0; i < m->nregions; i++) {
-		const struct vio_mem_region *r = &m->regions[i];
-		if (inside(gpa, len, r->gpa, r->size))
-			return (char *)r->host + (gpa - r->gpa);
-	}
-	return NULL;
+	return vio_mem_translate_inl(m, gpa, len);
 }
 
 int vio_mem_uaddr_to_gpa(const struct vio_mem *m, uint64_t uaddr, uint64_t len, uint64_t *gpa)
@@ -70,7 +58,7 @@ int vio_mem_uaddr_to_gpa(const struct vio_mem *m, uint64_t uaddr, uint64_t len, 
 		return -EFAULT;
 	for (uint32_t i = 0; i < m->nregions; i++) {
 		const struct vio_mem_region *r = &m->regions[i];
-		if (r->uaddr && inside(uaddr, len, r->uaddr, r->size)) {
+		if (r->uaddr && vio_mem_inside(uaddr, len, r->uaddr, r->size)) {
 			*gpa = r->gpa + (uaddr - r->uaddr);
 			return 0;
 		}
@@ -80,14 +68,5 @@ int vio_mem_uaddr_to_gpa(const struct vio_mem *m, uint64_t uaddr, uint64_t len, 
 
 int vio_mem_host_to_gpa(const struct vio_mem *m, const void *p, uint64_t len, uint64_t *gpa)
 {
-	if (len == 0)
-		return -EFAULT;
-	for (uint32_t i = 0; i < m->nregions; i++) {
-		const struct vio_mem_region *r = &m->regions[i];
-		if (inside((uintptr_t)p, len, (uintptr_t)r->host, r->size)) {
-			*gpa = r->gpa + ((uintptr_t)p - (uintptr_t)r->host);
-			return 0;
-		}
-	}
-	return -EFAULT;
+	return vio_mem_host_to_gpa_inl(m, p, len, gpa);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mem_internal.h"
 #include "virtq_internal.h"
 
 #define FLAGS_AU_PACKED (VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED)
@@ -225,7 +226,7 @@ static inline enum vio_virtq_fault elem_packed(struct walk_packed *w, uint64_t a
 		c->out_bytes += len;
 	if (!len)
 		return VIO_VQ_OK;
-	host = vio_mem_translate(w->mem, addr, len);
+	host = vio_mem_translate_inl(w->mem, addr, len);
 	if (!host)
 		return VIO_VQ_BAD_ADDR;
 	if ((unsigned)c->nout + c->nin < c->iov_cap) {
@@ -250,7 +251,7 @@ static enum vio_virtq_fault indirect_packed(struct walk_packed *w, uint64_t addr
 
 	if (len == 0 || (len & 15))
 		return VIO_VQ_BAD_INDIRECT;
-	t = vio_mem_translate(w->mem, addr, len);
+	t = vio_mem_translate_inl(w->mem, addr, len);
 	if (!t)
 		return VIO_VQ_BAD_ADDR;
 	for (uint32_t i = 0; i < n; i++) {
@@ -279,7 +280,9 @@ static enum vio_virtq_fault indirect_packed(struct walk_packed *w, uint64_t addr
  * nothing available, or marks the queue broken and returns -1 (consuming
  * nothing).
  */
-static int walk_chain_packed(struct vio_virtq *vq, const struct vio_mem *mem, struct vio_chain *c)
+static __attribute__((noinline)) int walk_chain_packed(struct vio_virtq *vq,
+							const struct vio_mem *mem,
+							struct vio_chain *c)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
 	struct walk_packed w = { .mem = mem, .c = c };
@@ -293,18 +296,18 @@ static int walk_chain_packed(struct vio_virtq *vq, const struct vio_mem *mem, st
 	/*
 	 * Acquire: the chain's other descriptors and the head's addr/len/id are
 	 * read after its flags. Pairs with the driver's release store of the
-	 * head flags (add, or kick_prepare for the first chain of a burst).
+	 * head flags (add, or publish for the first chain of a burst).
 	 */
 	d.flags = VQ_LOAD_ACQ(&p->desc[slot].flags);
 	if (!is_avail_packed(d.flags, wrap))
 		return 0;
+	d.addr = VQ_LOAD(&p->desc[slot].addr);
+	d.len = VQ_LOAD(&p->desc[slot].len);
+	d.id = VQ_LOAD(&p->desc[slot].id);
 	c->nout = c->nin = 0;
 	c->out_bytes = c->in_bytes = 0;
 	c->status = 0;
 	for (;;) {
-		d.addr = VQ_LOAD(&p->desc[slot].addr);
-		d.len = VQ_LOAD(&p->desc[slot].len);
-		d.id = VQ_LOAD(&p->desc[slot].id);
 		ndesc++;
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!vq->indirect) {
@@ -331,6 +334,9 @@ static int walk_chain_packed(struct vio_virtq *vq, const struct vio_mem *mem, st
 		}
 		/* Ordered by the head's acquire above: written before the head was published. */
 		d.flags = VQ_LOAD(&p->desc[slot].flags);
+		d.addr = VQ_LOAD(&p->desc[slot].addr);
+		d.len = VQ_LOAD(&p->desc[slot].len);
+		d.id = VQ_LOAD(&p->desc[slot].id);
 	}
 	/* The buffer id travels in the chain's last descriptor. */
 	if (d.id >= size) {
@@ -353,74 +359,181 @@ static inline uint32_t ndesc_packed(const struct vio_used_elem *e, uint16_t size
 	return e->ndesc && e->ndesc <= size ? e->ndesc : 1;
 }
 
-int vio_virtq_pop_burst_packed(struct vio_virtq *vq, const struct vio_mem *mem,
-			       struct vio_chain *chains, unsigned n)
+/*
+ * Keep a descriptor-specific event at our read position so a driver kicking
+ * while we pop with notifications on is not told "already past".
+ */
+static inline void pop_done_packed(struct vio_virtq_packed *p)
 {
-	struct vio_virtq_packed *p = &vq->l.packed;
-	unsigned i;
-	int r;
+	if (p->device_flags_shadow == RING_EVENT_FLAGS_DESC)
+		VQ_STORE(&p->device_event->desc,
+			 p->last_avail_idx | (p->avail_wrap ? WRAP_BIT_PACKED : 0));
+}
 
-	for (i = 0; i < n; i++) {
-		r = walk_chain_packed(vq, mem, &chains[i]);
+/* Pop chains[i, n) with the walker. */
+static __attribute__((noinline)) int pop_walk_packed(struct vio_virtq *vq,
+						     const struct vio_mem *mem,
+						     struct vio_chain *chains, unsigned i,
+						     unsigned n)
+{
+	for (; i < n; i++) {
+		int r = walk_chain_packed(vq, mem, &chains[i]);
+
 		if (r == 0)
 			break;
 		if (r < 0)
 			return i ? (int)i : -EIO;
 	}
-	/*
-	 * Keep a descriptor-specific event at our read position so a driver
-	 * kicking while we pop with notifications on is not told "already past".
-	 */
-	if (i && p->device_flags_shadow == RING_EVENT_FLAGS_DESC)
-		VQ_STORE(&p->device_event->desc,
-			 p->last_avail_idx | (p->avail_wrap ? WRAP_BIT_PACKED : 0));
+	if (i)
+		pop_done_packed(&vq->l.packed);
 	return (int)i;
 }
 
-void vio_virtq_push_burst_packed(struct vio_virtq *vq, const struct vio_used_elem *elems,
-				 unsigned n)
+/*
+ * Chains of one plain descriptor (no NEXT, no INDIRECT) whose buffer
+ * translates and whose id is in range are taken here, without calls: the
+ * common case, and the walker would only repeat these checks. The first
+ * chain that is anything else (longer, indirect, empty, bad, or with no
+ * room in its iov) goes, with the rest of the burst, to the walker, which
+ * checks it in full and faults the queue if it must.
+ */
+int vio_virtq_pop_burst_packed(struct vio_virtq *vq, const struct vio_mem *mem,
+			       struct vio_chain *chains, unsigned n)
+{
+	struct vio_virtq_packed *p = &vq->l.packed;
+	uint16_t slot = p->last_avail_idx;
+	uint16_t want = avail_bits_packed(p->avail_wrap); /* AVAIL/USED bits of an available slot */
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		struct pvirtq_desc *d = &p->desc[slot];
+		struct vio_chain *c = &chains[i];
+		/*
+		 * Acquire: addr, len and id after the flags. Pairs with the
+		 * driver's release store of the head flags (add or publish).
+		 */
+		uint16_t flags = VQ_LOAD_ACQ(&d->flags);
+		uint64_t addr;
+		uint32_t len;
+		uint16_t id;
+		void *host;
+
+		if ((flags & FLAGS_AU_PACKED) != want)
+			break;
+		if (flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT) || !c->iov_cap)
+			goto walk;
+		addr = VQ_LOAD(&d->addr);
+		len = VQ_LOAD(&d->len);
+		id = VQ_LOAD(&d->id);
+		if (id >= vq->size)
+			goto walk;
+		host = vio_mem_translate_inl(mem, addr, len);
+		if (!host)
+			goto walk;
+		c->iov[0].iov_base = host;
+		c->iov[0].iov_len = len;
+		c->id = id;
+		c->ndesc = 1;
+		c->status = 0;
+		if (flags & VIRTQ_DESC_F_WRITE) {
+			c->nout = 0;
+			c->nin = 1;
+			c->out_bytes = 0;
+			c->in_bytes = len;
+		} else {
+			c->nout = 1;
+			c->nin = 0;
+			c->out_bytes = len;
+			c->in_bytes = 0;
+		}
+		if (++slot == vq->size) {
+			slot = 0;
+			want ^= FLAGS_AU_PACKED;
+			p->avail_wrap = !p->avail_wrap;
+		}
+		p->last_avail_idx = slot;
+	}
+	if (i)
+		pop_done_packed(p);
+	return (int)i;
+walk:
+	return pop_walk_packed(vq, mem, chains, i, n);
+}
+
+/* Each buffer its own used descriptor. */
+static inline void push_each_packed(struct vio_virtq *vq, const struct vio_used_elem *elems,
+				    unsigned n)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
 	struct pvirtq_desc *desc = p->desc;
-	const uint16_t size = vq->size;
-	uint16_t slot = p->used_idx, first = slot, first_flags = 0;
-	bool wrap = p->used_wrap;
-	bool batch = vq->in_order && n > 1;
-	unsigned i;
+	const struct vio_used_elem *e = elems, *end = elems + n;
+	const uint16_t first = p->used_idx;
+	const uint16_t used0 = used_bits_packed(p->used_wrap); /* AVAIL/USED bits of a used slot */
+	uint16_t slot = first, used = used0;
 
-	for (i = 0; batch && i < n; i++)
-		batch = elems[i].len == 0;
-	if (batch) {
-		/* Spec 2.8.16: one used descriptor, last buffer's id, skipping the whole batch. */
-		VQ_STORE(&desc[first].id, elems[n - 1].id);
-		VQ_STORE(&desc[first].len, 0);
-		first_flags = used_bits_packed(wrap);
-		for (i = 0; i < n; i++)
-			advance_packed(&slot, &wrap, ndesc_packed(&elems[i], size), size);
-		goto publish;
-	}
-	for (i = 0; i < n; i++) {
-		const struct vio_used_elem *e = &elems[i];
-		uint16_t flags = used_bits_packed(wrap) | (e->len ? VIRTQ_DESC_F_WRITE : 0);
+	for (; e < end; e++) {
+		uint32_t next = (uint32_t)slot + ndesc_packed(e, vq->size);
 
 		VQ_STORE(&desc[slot].id, e->id);
 		VQ_STORE(&desc[slot].len, e->len);
-		if (i == 0)
-			first_flags = flags;
-		else
+		if (e != elems)
 			/* Ordered by the first flags' release below. */
-			VQ_STORE(&desc[slot].flags, flags);
-		advance_packed(&slot, &wrap, ndesc_packed(e, size), size);
+			VQ_STORE(&desc[slot].flags,
+				 (uint16_t)(used | (e->len ? VIRTQ_DESC_F_WRITE : 0)));
+		if (next >= vq->size) {
+			next -= vq->size;
+			used ^= FLAGS_AU_PACKED;
+		}
+		slot = (uint16_t)next;
 	}
-publish:
 	p->used_idx = slot;
-	p->used_wrap = wrap;
+	p->used_wrap = used != 0;
 	/*
 	 * Release: every used descriptor of this burst is visible before the
 	 * first one turns used. Pairs with the driver's acquire load of the
 	 * flags in get_used_burst.
 	 */
+	VQ_STORE_REL(&desc[first].flags,
+		     (uint16_t)(used0 | (elems[0].len ? VIRTQ_DESC_F_WRITE : 0)));
+}
+
+/*
+ * IN_ORDER: when every buffer of the burst wrote 0 bytes, one used
+ * descriptor, the last buffer's id, stands for the whole batch (spec 2.8.16).
+ */
+static __attribute__((noinline)) void push_in_order_packed(struct vio_virtq *vq,
+							   const struct vio_used_elem *elems,
+							   unsigned n)
+{
+	struct vio_virtq_packed *p = &vq->l.packed;
+	struct pvirtq_desc *desc = p->desc;
+	uint16_t slot = p->used_idx, first = slot;
+	bool wrap = p->used_wrap;
+	uint16_t first_flags = used_bits_packed(wrap);
+
+	for (unsigned i = 0; i < n; i++) {
+		if (elems[i].len) {
+			push_each_packed(vq, elems, n);
+			return;
+		}
+	}
+	VQ_STORE(&desc[first].id, elems[n - 1].id);
+	VQ_STORE(&desc[first].len, 0);
+	for (unsigned i = 0; i < n; i++)
+		advance_packed(&slot, &wrap, ndesc_packed(&elems[i], vq->size), vq->size);
+	p->used_idx = slot;
+	p->used_wrap = wrap;
+	/* Release: as in push_each_packed. */
 	VQ_STORE_REL(&desc[first].flags, first_flags);
+}
+
+void vio_virtq_push_burst_packed(struct vio_virtq *vq, const struct vio_used_elem *elems,
+				 unsigned n)
+{
+	if (vq->in_order && n > 1)
+		push_in_order_packed(vq, elems, n);
+	else
+		push_each_packed(vq, elems, n);
 }
 
 bool vio_virtq_device_should_notify_packed(struct vio_virtq *vq)
@@ -478,17 +591,81 @@ bool vio_virtq_device_enable_notify_packed(struct vio_virtq *vq)
  * Driver side
  * ====================================================================== */
 
-int vio_virtq_add_packed(struct vio_virtq *vq, const struct vio_mem *mem,
-			 const struct iovec *iov, unsigned nout, unsigned nin, void *cookie)
+/*
+ * Make head_flags the flags of the chain at head: at once if an earlier
+ * chain of this burst holds back the burst's first head, else hold this one
+ * back until publish. A flags word always has AVAIL or USED set, never 0.
+ */
+static inline void post_head_packed(struct vio_virtq_packed *p, uint16_t head, uint16_t head_flags)
+{
+	if (p->pending_flags) {
+		/*
+		 * Release: this chain's descriptors before its head. Pairs with the
+		 * device's acquire of the head flags; it cannot get here before the
+		 * burst's first head, published in publish.
+		 */
+		VQ_STORE_REL(&p->desc[head].flags, head_flags);
+	} else {
+		p->pending_slot = head;
+		p->pending_flags = head_flags;
+	}
+}
+
+/* One buffer of one descriptor, the common case: no chain, nothing to undo. */
+static inline int add_one_packed(struct vio_virtq *vq, const struct vio_mem *mem,
+				 const struct iovec *iov, bool writable, void *cookie)
+{
+	struct vio_virtq_packed *p = &vq->l.packed;
+	struct vio_virtq_drv_state *st;
+	struct pvirtq_desc *d;
+	uint16_t head, next, id;
+	bool wrap;
+	uint64_t gpa;
+
+	if (!vq->num_free)
+		return -ENOSPC;
+	/* Translated before anything else is loaded: fewer live registers, no spills. */
+	if (vio_mem_host_to_gpa_inl(mem, iov->iov_base, iov->iov_len, &gpa))
+		return -EFAULT;
+	head = p->next_avail;
+	next = head + 1;
+	wrap = p->avail_wrap_drv;
+	/* In order, a buffer is named by its head slot (see add_chain_packed). */
+	id = vq->in_order ? head : p->free_id;
+	if (id >= vq->size)
+		return -ENOSPC; /* cannot happen while num_free is right */
+	d = &p->desc[head];
+	VQ_STORE(&d->addr, gpa);
+	VQ_STORE(&d->len, (uint32_t)iov->iov_len);
+	VQ_STORE(&d->id, id);
+	if (next == vq->size) {
+		next = 0;
+		p->avail_wrap_drv = !wrap;
+	}
+	p->next_avail = next;
+	st = &vq->drv[id];
+	st->cookie = cookie;
+	st->ndesc = 1;
+	if (!vq->in_order)
+		p->free_id = st->next;
+	vq->num_free--;
+	post_head_packed(p, head, (writable ? VIRTQ_DESC_F_WRITE : 0) | avail_bits_packed(wrap));
+	return 0;
+}
+
+/* A buffer of two or more iovecs: a chain of descriptors, or one indirect table. */
+static __attribute__((noinline)) int add_chain_packed(struct vio_virtq *vq,
+						      const struct vio_mem *mem,
+						      const struct iovec *iov, unsigned nout,
+						      unsigned nin, void *cookie)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
 	struct pvirtq_desc *desc = p->desc;
 	const uint16_t size = vq->size;
 	const unsigned total = nout + nin;
-	const bool indirect = vq->indirect_max && total > 1 && total <= vq->indirect_max;
+	const bool indirect = vq->indirect_max && total <= vq->indirect_max;
 	const unsigned need = indirect ? 1 : total;
-	const uint16_t head = p->next_avail;
-	uint16_t slot = head, id, head_flags;
+	uint16_t head = p->next_avail, slot = head, id, head_flags;
 	bool wrap = p->avail_wrap_drv;
 	uint64_t gpa;
 
@@ -508,7 +685,7 @@ int vio_virtq_add_packed(struct vio_virtq *vq, const struct vio_mem *mem,
 
 		/* The table is ours until the device returns this id: plain stores. */
 		for (unsigned i = 0; i < total; i++) {
-			if (vio_mem_host_to_gpa(mem, iov[i].iov_base, iov[i].iov_len, &gpa))
+			if (vio_mem_host_to_gpa_inl(mem, iov[i].iov_base, iov[i].iov_len, &gpa))
 				return -EFAULT;
 			t[i].addr = gpa;
 			t[i].len = (uint32_t)iov[i].iov_len;
@@ -523,7 +700,7 @@ int vio_virtq_add_packed(struct vio_virtq *vq, const struct vio_mem *mem,
 	} else {
 		/* Pass 1, no flags: a -EFAULT leaves no slot looking available. */
 		for (unsigned i = 0; i < total; i++) {
-			if (vio_mem_host_to_gpa(mem, iov[i].iov_base, iov[i].iov_len, &gpa))
+			if (vio_mem_host_to_gpa_inl(mem, iov[i].iov_base, iov[i].iov_len, &gpa))
 				return -EFAULT;
 			VQ_STORE(&desc[slot].addr, gpa);
 			VQ_STORE(&desc[slot].len, (uint32_t)iov[i].iov_len);
@@ -533,8 +710,8 @@ int vio_virtq_add_packed(struct vio_virtq *vq, const struct vio_mem *mem,
 		}
 		/* Pass 2: all flags but the head's, which comes last. */
 		slot = head;
-		head_flags = (total > 1 ? VIRTQ_DESC_F_NEXT : 0) |
-			     (nout ? 0 : VIRTQ_DESC_F_WRITE) | avail_bits_packed(wrap);
+		head_flags = VIRTQ_DESC_F_NEXT | (nout ? 0 : VIRTQ_DESC_F_WRITE) |
+			     avail_bits_packed(wrap);
 		advance_packed(&slot, &wrap, 1, size);
 		for (unsigned i = 1; i < total; i++) {
 			uint16_t f = (i + 1 < total ? VIRTQ_DESC_F_NEXT : 0) |
@@ -551,20 +728,32 @@ int vio_virtq_add_packed(struct vio_virtq *vq, const struct vio_mem *mem,
 	if (!vq->in_order)
 		p->free_id = vq->drv[id].next;
 	vq->num_free -= need;
-
-	if (p->pending) {
-		/*
-		 * Release: this chain's descriptors before its head. Pairs with the
-		 * device's acquire of the head flags; it cannot get here before the
-		 * burst's first head, published in kick_prepare.
-		 */
-		VQ_STORE_REL(&desc[head].flags, head_flags);
-	} else {
-		p->pending = true;
-		p->pending_slot = head;
-		p->pending_flags = head_flags;
-	}
+	post_head_packed(p, head, head_flags);
 	return 0;
+}
+
+int vio_virtq_add_packed(struct vio_virtq *vq, const struct vio_mem *mem,
+			 const struct iovec *iov, unsigned nout, unsigned nin, void *cookie)
+{
+	/* The common case inline; chains out of line, so this path stays short. */
+	if (__builtin_expect(nout + nin == 1, 1))
+		return add_one_packed(vq, mem, iov, nout == 0, cookie);
+	return add_chain_packed(vq, mem, iov, nout, nin, cookie);
+}
+
+void vio_virtq_publish_packed(struct vio_virtq *vq)
+{
+	struct vio_virtq_packed *p = &vq->l.packed;
+
+	if (p->pending_flags) {
+		/*
+		 * Release: every descriptor of the burst (later heads included)
+		 * before its first head. Pairs with the device's acquire of the
+		 * head flags in vio_virtq_pop_burst_packed / walk_chain_packed.
+		 */
+		VQ_STORE_REL(&p->desc[p->pending_slot].flags, p->pending_flags);
+		p->pending_flags = 0;
+	}
 }
 
 bool vio_virtq_kick_prepare_packed(struct vio_virtq *vq)
@@ -573,15 +762,7 @@ bool vio_virtq_kick_prepare_packed(struct vio_virtq *vq)
 	uint32_t old = lin_packed(p->kicked_avail, p->kicked_wrap, vq->size);
 	uint32_t new = lin_packed(p->next_avail, p->avail_wrap_drv, vq->size);
 
-	if (p->pending) {
-		/*
-		 * Release: every descriptor of the burst (later heads included)
-		 * before its first head. Pairs with the device's acquire of the
-		 * head flags in walk_chain_packed.
-		 */
-		VQ_STORE_REL(&p->desc[p->pending_slot].flags, p->pending_flags);
-		p->pending = false;
-	}
+	vio_virtq_publish_packed(vq);
 	p->kicked_avail = p->next_avail;
 	p->kicked_wrap = p->avail_wrap_drv;
 	/*
@@ -592,16 +773,19 @@ bool vio_virtq_kick_prepare_packed(struct vio_virtq *vq)
 	return need_notify_packed(vq, p->device_event, old, new);
 }
 
-int vio_virtq_get_used_burst_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens,
-				    unsigned n)
+/*
+ * IN_ORDER reaping: a used descriptor may stand for every buffer up to the id
+ * it carries (spec 2.8.16), which we walk one buffer at a time.
+ */
+static __attribute__((noinline)) int get_used_in_order_packed(struct vio_virtq *vq,
+							      void **cookies, uint32_t *lens,
+							      unsigned n)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
 	struct vio_virtq_drv_state *drv = vq->drv;
 	struct pvirtq_desc *desc = p->desc;
 	const uint16_t size = vq->size;
-	const bool in_order = vq->in_order;
-	/* Working copies: stores through drv[] could alias them and force reloads. */
-	uint16_t slot = p->last_used, free_id = p->free_id, num_free = vq->num_free;
+	uint16_t slot = p->last_used, num_free = vq->num_free;
 	bool wrap = p->used_wrap_drv;
 	unsigned got = 0;
 	int ret;
@@ -633,7 +817,7 @@ int vio_virtq_get_used_burst_packed(struct vio_virtq *vq, void **cookies, uint32
 			len = flags & VIRTQ_DESC_F_WRITE ? VQ_LOAD(&desc[slot].len) : 0;
 			if (id >= size || !drv[id].cookie)
 				goto fault;
-			if (in_order && id != slot) {
+			if (id != slot) {
 				/* One used descriptor for every buffer up to id (spec 2.8.16). */
 				p->in_batch = true;
 				p->batch_id = id;
@@ -644,15 +828,11 @@ int vio_virtq_get_used_burst_packed(struct vio_virtq *vq, void **cookies, uint32
 		cookies[got] = drv[id].cookie;
 		lens[got] = len;
 		got++;
-		/* Give the buffer's slots and id back. */
+		/* Give the buffer's slots back; its id is its slot, nothing to free. */
 		ndesc = drv[id].ndesc;
 		drv[id].cookie = NULL;
 		num_free += ndesc;
 		advance_packed(&slot, &wrap, ndesc, size);
-		if (!in_order) {
-			drv[id].next = free_id;
-			free_id = id;
-		}
 	}
 	ret = (int)got;
 	goto out;
@@ -662,9 +842,69 @@ fault:
 out:
 	p->last_used = slot;
 	p->used_wrap_drv = wrap;
-	p->free_id = free_id;
 	vq->num_free = num_free;
 	return ret;
+}
+
+/* The device returned something not in flight: fault the queue (a call kept off the fast path). */
+static __attribute__((noinline)) int bad_used_packed(struct vio_virtq *vq, unsigned got)
+{
+	vio_virtq_set_fault(vq, VIO_VQ_BAD_USED);
+	return got ? (int)got : -EIO;
+}
+
+int vio_virtq_get_used_burst_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens,
+				    unsigned n)
+{
+	struct vio_virtq_packed *p = &vq->l.packed;
+	/* Working copies in registers: stores through drv[] and cookies[] could alias them. */
+	uint16_t slot = p->last_used, free_id = p->free_id, num_free = vq->num_free;
+	uint16_t want = used_bits_packed(p->used_wrap_drv); /* AVAIL/USED bits of a used slot */
+	void **c = cookies, **end = cookies + n;
+	bool bad = false;
+
+	if (vq->in_order)
+		return get_used_in_order_packed(vq, cookies, lens, n);
+	for (; c < end; c++, lens++) {
+		const struct pvirtq_desc *d = &p->desc[slot];
+		/*
+		 * Acquire: id and len after the flags. Pairs with the device's
+		 * release of a burst's first flags in push_burst.
+		 */
+		uint16_t flags = VQ_LOAD_ACQ(&d->flags);
+		struct vio_virtq_drv_state *st;
+		uint32_t next;
+		uint16_t id;
+
+		if ((flags & FLAGS_AU_PACKED) != want)
+			break;
+		id = VQ_LOAD(&d->id);
+		if (id >= vq->size || !(st = &vq->drv[id])->cookie) {
+			bad = true;
+			break;
+		}
+		/* Spec: len is reserved unless WRITE is set. */
+		*lens = flags & VIRTQ_DESC_F_WRITE ? VQ_LOAD(&d->len) : 0;
+		*c = st->cookie;
+		/* Give the buffer's slots (ndesc <= size: we set it in add) and its id back. */
+		num_free += st->ndesc;
+		next = (uint32_t)slot + st->ndesc;
+		st->cookie = NULL;
+		st->next = free_id;
+		free_id = id;
+		if (next >= vq->size) {
+			next -= vq->size;
+			want ^= FLAGS_AU_PACKED;
+		}
+		slot = (uint16_t)next;
+	}
+	p->last_used = slot;
+	p->used_wrap_drv = want != 0;
+	p->free_id = free_id;
+	vq->num_free = num_free;
+	if (__builtin_expect(bad, 0))
+		return bad_used_packed(vq, (unsigned)(c - cookies));
+	return (int)(c - cookies);
 }
 
 void vio_virtq_driver_disable_cb_packed(struct vio_virtq *vq)

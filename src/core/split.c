@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mem_internal.h"
 #include "virtq_internal.h"
 
 /*
@@ -91,6 +92,7 @@ int vio_virtq_resolve_split(struct vio_virtq *vq, const struct vio_mem *mem)
 	if (!s->started) {
 		/* Continue from the ring's used index so a restarted backend resumes. */
 		s->last_avail_idx = 0;
+		s->avail_idx_seen = 0;
 		s->used_idx_shadow = VQ_LOAD(&s->used->idx);
 		s->signalled_used = s->used_idx_shadow;
 		s->started = true;
@@ -110,6 +112,7 @@ int vio_virtq_set_base_split(struct vio_virtq *vq, uint32_t base)
 	if (base > UINT16_MAX)
 		return -EINVAL;
 	s->last_avail_idx = (uint16_t)base;
+	s->avail_idx_seen = (uint16_t)base; /* nothing known: the next pop reads avail->idx */
 	if (s->used) {
 		s->used_idx_shadow = VQ_LOAD(&s->used->idx);
 		s->signalled_used = s->used_idx_shadow;
@@ -132,6 +135,7 @@ void vio_virtq_driver_layout_split(struct vio_virtq *vq, void *area, uint64_t gp
 	s->avail_idx_shadow = 0;
 	s->kicked_avail = 0;
 	s->last_used_idx = 0;
+	s->used_idx_seen = 0;
 	s->avail_flags_shadow = 0;
 	s->batch_left = 0;
 	/* Free list through drv[].next; IN_ORDER ignores it and walks the table in order. */
@@ -197,7 +201,7 @@ static enum vio_virtq_fault walk_chain_split(const struct vio_virtq *vq, const s
 				return VIO_VQ_BAD_INDIRECT;
 			if (d.flags & VIRTQ_DESC_F_NEXT)
 				return VIO_VQ_INDIRECT_NEXT;
-			tbl = vio_mem_translate(mem, d.addr, d.len);
+			tbl = vio_mem_translate_inl(mem, d.addr, d.len);
 			if (!tbl)
 				return VIO_VQ_BAD_ADDR;
 			aligned = ((uintptr_t)tbl & 7) == 0;
@@ -215,7 +219,7 @@ static enum vio_virtq_fault walk_chain_split(const struct vio_virtq *vq, const s
 		if (total > UINT32_MAX)
 			return VIO_VQ_LEN_OVERFLOW;
 		if (d.len) {
-			void *p = vio_mem_translate(mem, d.addr, d.len);
+			void *p = vio_mem_translate_inl(mem, d.addr, d.len);
 
 			if (!p)
 				return VIO_VQ_BAD_ADDR;
@@ -251,30 +255,14 @@ static enum vio_virtq_fault walk_chain_split(const struct vio_virtq *vq, const s
 	return VIO_VQ_OK;
 }
 
-int vio_virtq_pop_burst_split(struct vio_virtq *vq, const struct vio_mem *mem,
-			      struct vio_chain *chains, unsigned n)
+/* Pop chains[k, n) with the walker; n entries are known available. */
+static __attribute__((noinline)) int pop_walk_split(struct vio_virtq *vq, const struct vio_mem *mem,
+						    struct vio_chain *chains, unsigned k, unsigned n)
 {
 	struct vio_virtq_split *s = &vq->l.split;
 	uint16_t mask = vq->size - 1;
-	uint16_t avail_idx, ready;
-	unsigned k;
 
-	if (__builtin_expect(!s->avail, 0))
-		return -EIO;
-	/*
-	 * Barrier A (acquire): the ring entries and descriptors written before
-	 * this index are visible to the loads below. Pairs with the release
-	 * store of avail->idx in vio_virtq_kick_prepare_split.
-	 */
-	avail_idx = VQ_LOAD_ACQ(&s->avail->idx);
-	ready = avail_idx - s->last_avail_idx;
-	if (ready > vq->size) {
-		vio_virtq_set_fault(vq, VIO_VQ_AVAIL_TOO_FAR);
-		return -EIO;
-	}
-	if (n > ready)
-		n = ready;
-	for (k = 0; k < n; k++) {
+	for (; k < n; k++) {
 		uint16_t head = VQ_LOAD(&s->avail->ring[s->last_avail_idx & mask]);
 		enum vio_virtq_fault why = walk_chain_split(vq, mem, head, &chains[k]);
 
@@ -284,6 +272,88 @@ int vio_virtq_pop_burst_split(struct vio_virtq *vq, const struct vio_mem *mem,
 		}
 		s->last_avail_idx++;
 	}
+	return (int)n;
+}
+
+int vio_virtq_pop_burst_split(struct vio_virtq *vq, const struct vio_mem *mem,
+			      struct vio_chain *chains, unsigned n)
+{
+	struct vio_virtq_split *s = &vq->l.split;
+	uint16_t avail_idx, ready;
+	unsigned k;
+
+	if (__builtin_expect(!s->avail, 0))
+		return -EIO;
+	/*
+	 * Read avail->idx only when the entries seen at the last read do not
+	 * fill the request: the line it sits on is the one the driver writes
+	 * on every publish, and each read of it is a transfer between CPUs.
+	 */
+	ready = (uint16_t)(s->avail_idx_seen - s->last_avail_idx);
+	if (ready < n) {
+		/*
+		 * Barrier A (acquire): the ring entries and descriptors written
+		 * before this index are visible to the loads below (and to those
+		 * of later pops up to it). Pairs with the release store of
+		 * avail->idx in vio_virtq_publish_split.
+		 */
+		avail_idx = VQ_LOAD_ACQ(&s->avail->idx);
+		ready = avail_idx - s->last_avail_idx;
+		if (ready > vq->size) {
+			vio_virtq_set_fault(vq, VIO_VQ_AVAIL_TOO_FAR);
+			return -EIO;
+		}
+		s->avail_idx_seen = avail_idx;
+	}
+	if (n > ready)
+		n = ready;
+	/*
+	 * Chains of one plain descriptor (no NEXT, no INDIRECT) whose buffer
+	 * translates are taken here, without calls: the common case, and the
+	 * walker would only repeat these checks. The first chain that is
+	 * anything else (longer, indirect, empty, bad, or with no room in its
+	 * iov) goes, with the rest of the burst, to the walker, which checks it
+	 * in full and faults the queue if it must.
+	 */
+	for (k = 0; k < n; k++) {
+		struct vio_chain *c = &chains[k];
+		uint16_t head = VQ_LOAD(&s->avail->ring[s->last_avail_idx & (vq->size - 1)]);
+		const struct virtq_desc *p;
+		struct virtq_desc d;
+		void *host;
+
+		if (head >= vq->size || !c->iov_cap)
+			break;
+		p = &s->desc[head];
+		/* One copy, each field read once (the table is aligned: resolve checked it). */
+		d.flags = VQ_LOAD(&p->flags);
+		if (d.flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT))
+			break;
+		d.addr = VQ_LOAD(&p->addr);
+		d.len = VQ_LOAD(&p->len);
+		host = vio_mem_translate_inl(mem, d.addr, d.len);
+		if (!host)
+			break;
+		c->iov[0].iov_base = host;
+		c->iov[0].iov_len = d.len;
+		c->id = head;
+		c->ndesc = 1;
+		c->status = 0;
+		if (d.flags & VIRTQ_DESC_F_WRITE) {
+			c->nout = 0;
+			c->nin = 1;
+			c->out_bytes = 0;
+			c->in_bytes = d.len;
+		} else {
+			c->nout = 1;
+			c->nin = 0;
+			c->out_bytes = d.len;
+			c->in_bytes = 0;
+		}
+		s->last_avail_idx++;
+	}
+	if (__builtin_expect(k < n, 0))
+		return pop_walk_split(vq, mem, chains, k, n);
 	return (int)n;
 }
 
@@ -392,7 +462,9 @@ bool vio_virtq_device_has_avail_split(struct vio_virtq *vq)
 
 	if (!s->avail)
 		return false;
-	/* Barrier A (acquire), as in pop: pairs with the release in kick_prepare. */
+	if (s->avail_idx_seen != s->last_avail_idx)
+		return true;
+	/* Barrier A (acquire), as in pop: pairs with the release in publish. */
 	return VQ_LOAD_ACQ(&s->avail->idx) != s->last_avail_idx;
 }
 
@@ -409,13 +481,16 @@ static inline void desc_store_split(struct virtq_desc *p, uint64_t addr, uint32_
 	VQ_STORE(&p->next, next);
 }
 
-int vio_virtq_add_split(struct vio_virtq *vq, const struct vio_mem *mem,
-			const struct iovec *iov, unsigned nout, unsigned nin, void *cookie)
+/* A buffer of two or more iovecs: a chain of descriptors, or one indirect table. */
+static __attribute__((noinline)) int add_chain_split(struct vio_virtq *vq,
+						     const struct vio_mem *mem,
+						     const struct iovec *iov, unsigned nout,
+						     unsigned nin, void *cookie)
 {
 	struct vio_virtq_split *s = &vq->l.split;
 	uint16_t mask = vq->size - 1;
 	unsigned total = nout + nin;
-	bool indirect = vq->indirect_max && total > 1 && total <= vq->indirect_max;
+	bool indirect = vq->indirect_max && total <= vq->indirect_max;
 	unsigned needed = indirect ? 1 : total;
 	uint16_t head = s->free_head, i = head, last = head;
 	uint64_t gpa;
@@ -436,7 +511,7 @@ int vio_virtq_add_split(struct vio_virtq *vq, const struct vio_mem *mem,
 			uint16_t flags = (j >= nout ? VIRTQ_DESC_F_WRITE : 0) |
 					 (j + 1 < total ? VIRTQ_DESC_F_NEXT : 0);
 
-			if (vio_mem_host_to_gpa(mem, iov[j].iov_base, iov[j].iov_len, &gpa))
+			if (vio_mem_host_to_gpa_inl(mem, iov[j].iov_base, iov[j].iov_len, &gpa))
 				return -EFAULT;
 			desc_store_split(&tbl[j], gpa, (uint32_t)iov[j].iov_len, flags,
 					 j + 1 < total ? (uint16_t)(j + 1) : 0);
@@ -450,7 +525,7 @@ int vio_virtq_add_split(struct vio_virtq *vq, const struct vio_mem *mem,
 			uint16_t flags = (j >= nout ? VIRTQ_DESC_F_WRITE : 0) |
 					 (j + 1 < total ? VIRTQ_DESC_F_NEXT : 0);
 
-			if (vio_mem_host_to_gpa(mem, iov[j].iov_base, iov[j].iov_len, &gpa))
+			if (vio_mem_host_to_gpa_inl(mem, iov[j].iov_base, iov[j].iov_len, &gpa))
 				return -EFAULT;
 			desc_store_split(&s->desc[i], gpa, (uint32_t)iov[j].iov_len, flags,
 					 j + 1 < total ? nx : 0);
@@ -469,20 +544,57 @@ int vio_virtq_add_split(struct vio_virtq *vq, const struct vio_mem *mem,
 	return 0;
 }
 
-bool vio_virtq_kick_prepare_split(struct vio_virtq *vq)
+int vio_virtq_add_split(struct vio_virtq *vq, const struct vio_mem *mem,
+			const struct iovec *iov, unsigned nout, unsigned nin, void *cookie)
 {
 	struct vio_virtq_split *s = &vq->l.split;
-	uint16_t old = s->kicked_avail, new = s->avail_idx_shadow;
+	struct vio_virtq_drv_state *st;
+	uint16_t head;
+	uint64_t gpa;
 
-	if (old == new)
-		return false;
-	s->kicked_avail = new;
+	/* Chains out of line, so the one-descriptor path, the common case, stays short. */
+	if (__builtin_expect(nout + nin != 1, 0))
+		return add_chain_split(vq, mem, iov, nout, nin, cookie);
+	if (!vq->num_free)
+		return -ENOSPC;
+	if (vio_mem_host_to_gpa_inl(mem, iov->iov_base, iov->iov_len, &gpa))
+		return -EFAULT;
+	head = s->free_head;
+	st = &vq->drv[head];
+	desc_store_split(&s->desc[head], gpa, (uint32_t)iov->iov_len,
+			 nout ? 0 : VIRTQ_DESC_F_WRITE, 0);
+	/* IN_ORDER: free descriptors are the ring-order run after the in-flight ones. */
+	s->free_head = vq->in_order ? (uint16_t)((head + 1) & (vq->size - 1)) : st->next;
+	vq->num_free--;
+	st->cookie = cookie;
+	st->ndesc = 1;
+	VQ_STORE(&s->avail->ring[s->avail_idx_shadow & (vq->size - 1)], head);
+	s->avail_idx_shadow++;
+	return 0;
+}
+
+void vio_virtq_publish_split(struct vio_virtq *vq)
+{
+	struct vio_virtq_split *s = &vq->l.split;
+
 	/*
 	 * Barrier A (release): descriptors and ring entries are visible before
 	 * the new available index. Pairs with the acquire load of avail->idx in
 	 * vio_virtq_pop_burst_split / has_avail.
 	 */
-	VQ_STORE_REL(&s->avail->idx, new);
+	VQ_STORE_REL(&s->avail->idx, s->avail_idx_shadow);
+}
+
+bool vio_virtq_kick_prepare_split(struct vio_virtq *vq)
+{
+	struct vio_virtq_split *s = &vq->l.split;
+	uint16_t old = s->kicked_avail, new = s->avail_idx_shadow;
+
+	/* Nothing added since the last decision (publish alone does not count as one). */
+	if (old == new)
+		return false;
+	s->kicked_avail = new;
+	vio_virtq_publish_split(vq);
 	/*
 	 * Barrier C (full): the new index is visible before we read avail_event
 	 * / flags. Pairs with the fence in vio_virtq_device_enable_notify_split.
@@ -530,50 +642,40 @@ static uint16_t in_order_batch_len_split(const struct vio_virtq *vq, uint16_t ol
 	return 0;
 }
 
-int vio_virtq_get_used_burst_split(struct vio_virtq *vq, void **cookies, uint32_t *lens,
-				   unsigned n)
+/* The device returned something not in flight: fault the queue (a call kept off the fast path). */
+static __attribute__((noinline)) int bad_used_split(struct vio_virtq *vq, unsigned got)
+{
+	vio_virtq_set_fault(vq, VIO_VQ_BAD_USED);
+	return got ? (int)got : -EIO;
+}
+
+/* IN_ORDER reaping: one used entry may stand for a batch of buffers (2.7.9). */
+static __attribute__((noinline)) int get_used_in_order_split(struct vio_virtq *vq, void **cookies,
+							     uint32_t *lens, unsigned n,
+							     uint16_t used_idx)
 {
 	struct vio_virtq_split *s = &vq->l.split;
 	uint16_t mask = vq->size - 1;
-	uint16_t used_idx;
 	unsigned got = 0;
 
-	/*
-	 * Barrier B (acquire): the used entries written before this index are
-	 * visible to the loads below. Pairs with the release store of used->idx
-	 * in vio_virtq_push_burst_split.
-	 */
-	used_idx = VQ_LOAD_ACQ(&s->used->idx);
-	if ((uint16_t)(used_idx - s->last_used_idx) > vq->size)
-		goto bad;
 	while (got < n && s->last_used_idx != used_idx) {
 		const struct virtq_used_elem *e = &s->used->ring[s->last_used_idx & mask];
-		uint16_t head;
+		/* In flight descriptors are the run that ends just before free_head. */
+		uint16_t head = (uint16_t)(s->free_head - (vq->size - vq->num_free)) & mask;
 		uint32_t len;
 
-		if (vq->in_order) {
-			/* In flight descriptors are the run that ends just before free_head. */
-			head = (uint16_t)(s->free_head - (vq->size - vq->num_free)) & mask;
-			if (s->batch_left == 0) {
-				uint32_t id = VQ_LOAD(&e->id);
-
-				if (id >= vq->size)
-					goto bad;
-				s->batch_left = in_order_batch_len_split(
-					vq, head, (uint16_t)id, used_idx - s->last_used_idx);
-				if (s->batch_left == 0)
-					goto bad;
-				s->batch_len = VQ_LOAD(&e->len);
-			}
-			len = --s->batch_left ? 0 : s->batch_len;
-		} else {
+		if (s->batch_left == 0) {
 			uint32_t id = VQ_LOAD(&e->id);
 
-			if (id >= vq->size || !vq->drv[id].cookie)
-				goto bad;
-			head = (uint16_t)id;
-			len = VQ_LOAD(&e->len);
+			if (id >= vq->size)
+				return bad_used_split(vq, got);
+			s->batch_left = in_order_batch_len_split(vq, head, (uint16_t)id,
+								 used_idx - s->last_used_idx);
+			if (s->batch_left == 0)
+				return bad_used_split(vq, got);
+			s->batch_len = VQ_LOAD(&e->len);
 		}
+		len = --s->batch_left ? 0 : s->batch_len;
 		cookies[got] = vq->drv[head].cookie;
 		lens[got] = len;
 		free_chain_split(vq, head);
@@ -581,9 +683,53 @@ int vio_virtq_get_used_burst_split(struct vio_virtq *vq, void **cookies, uint32_
 		got++;
 	}
 	return (int)got;
-bad:
-	vio_virtq_set_fault(vq, VIO_VQ_BAD_USED);
-	return got ? (int)got : -EIO;
+}
+
+int vio_virtq_get_used_burst_split(struct vio_virtq *vq, void **cookies, uint32_t *lens,
+				   unsigned n)
+{
+	struct vio_virtq_split *s = &vq->l.split;
+	uint16_t used_idx = s->used_idx_seen, last = s->last_used_idx;
+	unsigned got;
+
+	/* As in pop: read used->idx, the device's hot line, only when what we saw is not enough. */
+	if ((uint16_t)(used_idx - last) < n) {
+		/*
+		 * Barrier B (acquire): the used entries written before this
+		 * index are visible to the loads below (and to those of later
+		 * calls up to it). Pairs with the release store of used->idx in
+		 * vio_virtq_push_burst_split.
+		 */
+		used_idx = VQ_LOAD_ACQ(&s->used->idx);
+		if ((uint16_t)(used_idx - last) > vq->size)
+			return bad_used_split(vq, 0);
+		s->used_idx_seen = used_idx;
+	}
+	if (vq->in_order)
+		return get_used_in_order_split(vq, cookies, lens, n, used_idx);
+	for (got = 0; got < n && last != used_idx; got++, last++) {
+		const struct virtq_used_elem *e = &s->used->ring[last & (vq->size - 1)];
+		uint32_t id = VQ_LOAD(&e->id);
+		struct vio_virtq_drv_state *st;
+
+		if (id >= vq->size || !(st = &vq->drv[id])->cookie) {
+			s->last_used_idx = last;
+			return bad_used_split(vq, got);
+		}
+		lens[got] = VQ_LOAD(&e->len);
+		cookies[got] = st->cookie;
+		if (st->ndesc == 1) {
+			/* One descriptor back on the free list. */
+			vq->num_free++;
+			st->cookie = NULL;
+			st->next = s->free_head;
+			s->free_head = (uint16_t)id;
+		} else {
+			free_chain_split(vq, (uint16_t)id);
+		}
+	}
+	s->last_used_idx = last;
+	return (int)got;
 }
 
 void vio_virtq_driver_disable_cb_split(struct vio_virtq *vq)

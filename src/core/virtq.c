@@ -201,12 +201,17 @@ bool vio_virtq_device_has_avail(struct vio_virtq *vq)
 int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct iovec *iov,
 		  unsigned nout, unsigned nin, void *cookie)
 {
+	unsigned total = nout + nin;
+
 	if (vq->fault)
 		return -EIO;
-	if (nout + nin == 0 || nout + nin > VIO_VIRTQ_MAX_SIZE || !cookie)
+	if (total == 0 || total > VIO_VIRTQ_MAX_SIZE || !cookie)
 		return -EINVAL;
-	for (unsigned i = 0; i < nout + nin; i++)
-		if (iov[i].iov_len == 0 || iov[i].iov_len > UINT32_MAX)
+	/* Each iovec 1..UINT32_MAX bytes: len - 1 wraps for 0. */
+	if (iov[0].iov_len - 1 >= UINT32_MAX)
+		return -EINVAL;
+	for (unsigned i = 1; i < total; i++)
+		if (iov[i].iov_len - 1 >= UINT32_MAX)
 			return -EINVAL;
 	return DISPATCH(vq, vio_virtq_add, vq, mem, iov, nout, nin, cookie);
 }
@@ -214,6 +219,11 @@ int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct 
 bool vio_virtq_kick_prepare(struct vio_virtq *vq)
 {
 	return DISPATCH(vq, vio_virtq_kick_prepare, vq);
+}
+
+void vio_virtq_publish(struct vio_virtq *vq)
+{
+	DISPATCH(vq, vio_virtq_publish, vq);
 }
 
 int vio_virtq_get_used_burst(struct vio_virtq *vq, void **cookies, uint32_t *lens, unsigned n)

@@ -44,6 +44,7 @@ void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why);
 	int vio_virtq_add_##sfx(struct vio_virtq *vq, const struct vio_mem *mem,                 \
 				const struct iovec *iov, unsigned nout, unsigned nin, void *cookie); \
 	bool vio_virtq_kick_prepare_##sfx(struct vio_virtq *vq);                                 \
+	void vio_virtq_publish_##sfx(struct vio_virtq *vq);                                      \
 	int vio_virtq_get_used_burst_##sfx(struct vio_virtq *vq, void **cookies, uint32_t *lens, \
 					   unsigned n);                                           \
 	void vio_virtq_driver_disable_cb_##sfx(struct vio_virtq *vq);                            \

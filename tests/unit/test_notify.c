@@ -128,6 +128,41 @@ static void test_kick_once_per_publish(void **state)
 	nteardown(&n);
 }
 
+/*
+ * vio_virtq_publish makes buffers visible with no kick decision; the next
+ * kick_prepare still decides for them, and a second publish changes nothing.
+ */
+static void test_publish_then_kick_prepare(void **state)
+{
+	for (int evt = 0; evt < 2; evt++) {
+		struct nctx n;
+
+		nsetup(&n, state, evt, 64);
+		assert_false(vio_virtq_device_enable_notify(&n.q.dev));
+		add(&n, 3);
+		assert_false(vio_virtq_device_has_avail(&n.q.dev)); /* added is not published */
+		vio_virtq_publish(&n.q.drv);
+		vio_virtq_publish(&n.q.drv);
+		assert_true(vio_virtq_device_has_avail(&n.q.dev));
+		assert_true(vio_virtq_kick_prepare(&n.q.drv)); /* the device asked for a kick */
+		assert_false(vio_virtq_kick_prepare(&n.q.drv)); /* nothing new since */
+		drain(&n);
+		assert_int_equal(n.posted, 3);
+
+		/* A device that disabled kicks: publish, then no kick for those buffers. */
+		vio_virtq_device_disable_notify(&n.q.dev);
+		add(&n, 2);
+		vio_virtq_publish(&n.q.drv);
+		assert_true(vio_virtq_device_has_avail(&n.q.dev));
+		drain(&n);
+		if (!evt)
+			assert_false(vio_virtq_kick_prepare(&n.q.drv));
+		else
+			vio_virtq_kick_prepare(&n.q.drv); /* a stale event index may still ask */
+		nteardown(&n);
+	}
+}
+
 /* A device that disabled notifications gets no kick; enabling reports what came meanwhile. */
 static void test_no_kick_when_device_disabled(void **state)
 {
@@ -520,6 +555,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		VQH_BOTH(test_kick_once_per_publish),
 		VQH_BOTH(test_no_kick_when_device_disabled),
+		VQH_BOTH(test_publish_then_kick_prepare),
 		VQH_BOTH(test_enable_notify_reports_pending),
 		VQH_BOTH(test_event_idx_bursty_kicks),
 		VQH_BOTH(test_burst_add_one_kick),

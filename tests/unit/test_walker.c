@@ -428,6 +428,80 @@ static void test_good_chains_then_bad(void **state)
 	expect_fault(&w, VIO_VQ_BAD_ADDR);
 }
 
+/*
+ * One pop over chains of every shape: single descriptors (readable,
+ * writable, empty), a two-descriptor chain, and a single descriptor that
+ * does not fit its iov. Each comes back with the same fields whichever
+ * path took it, in order, and the queue stays healthy.
+ */
+static void test_mixed_burst(void **state)
+{
+	struct wctx w;
+	struct vio_chain c[6];
+	static struct iovec iov[6][2];
+	unsigned cap[6] = { 2, 2, 2, 2, 0, 2 };
+
+	wsetup(&w, state, false, QSIZE);
+	struct d rd[1] = { { w.bgpa, 16, 0, 0 } };
+	struct d wr[1] = { { w.bgpa + 64, 32, W, 0 } };
+	struct d two[2] = { { w.bgpa, 8, N, AUTO }, { w.bgpa + 128, 24, W, 0 } };
+	struct d empty[1] = { { w.bgpa, 0, 0, 0 } };
+	publish(&w, rd, 1, 0);
+	publish(&w, two, 2, 1);
+	publish(&w, wr, 1, 2);
+	publish(&w, empty, 1, 3);
+	publish(&w, rd, 1, 4);
+	publish(&w, wr, 1, 5);
+	for (unsigned i = 0; i < 6; i++) {
+		c[i].iov = iov[i];
+		c[i].iov_cap = (uint16_t)cap[i];
+	}
+	assert_int_equal(vio_virtq_pop_burst(&w.q.dev, &w.m.map, c, 6), 6);
+
+	assert_int_equal(c[0].nout, 1);
+	assert_int_equal(c[0].nin, 0);
+	assert_int_equal(c[0].out_bytes, 16);
+	assert_int_equal(c[0].in_bytes, 0);
+	assert_int_equal(c[0].ndesc, 1);
+	assert_int_equal(c[0].status, 0);
+	assert_ptr_equal(c[0].iov[0].iov_base, w.buf);
+
+	assert_int_equal(c[1].nout, 1);
+	assert_int_equal(c[1].nin, 1);
+	assert_int_equal(c[1].out_bytes, 8);
+	assert_int_equal(c[1].in_bytes, 24);
+	assert_int_equal(c[1].ndesc, 2);
+	assert_ptr_equal(c[1].iov[1].iov_base, w.buf + 128);
+
+	assert_int_equal(c[2].nout, 0);
+	assert_int_equal(c[2].nin, 1);
+	assert_int_equal(c[2].in_bytes, 32);
+	assert_int_equal(c[2].out_bytes, 0);
+	assert_ptr_equal(c[2].iov[0].iov_base, w.buf + 64);
+	assert_int_equal(c[2].iov[0].iov_len, 32);
+
+	assert_int_equal(c[3].nout + c[3].nin, 0); /* an empty buffer has no iovec */
+	assert_int_equal(c[3].out_bytes + c[3].in_bytes, 0);
+	assert_int_equal(c[3].status, 0);
+
+	assert_int_equal(c[4].status, -ENOBUFS); /* no room: still popped, status says so */
+
+	assert_int_equal(c[5].nin, 1);
+	assert_int_equal(c[5].status, 0);
+	if (w.l->packed) {
+		for (unsigned i = 0; i < 6; i++)
+			assert_int_equal(c[i].id, i);
+	} else {
+		assert_int_equal(c[0].id, 0);
+		assert_int_equal(c[1].id, 1);
+		assert_int_equal(c[2].id, 3);
+		assert_int_equal(c[5].id, 6);
+	}
+	assert_false(vio_virtq_is_broken(&w.q.dev));
+	assert_int_equal(pop(&w, c, 4), 0);
+	wteardown(&w);
+}
+
 /* Once broken, good chains do not revive the queue. */
 static void test_broken_stays_broken(void **state)
 {
@@ -536,6 +610,7 @@ int main(void)
 		VQH_BOTH(test_indirect_table_outside_memory),
 		VQH_BOTH(test_desc_in_indirect_table_outside_memory),
 		VQH_BOTH(test_good_chains_then_bad),
+		VQH_BOTH(test_mixed_burst),
 		VQH_BOTH(test_broken_stays_broken),
 		VQH_BOTH(test_other_queue_keeps_working),
 		VQH_BOTH(test_driver_rejects_used_id_not_in_flight),
