@@ -112,6 +112,87 @@ with_timeout() {
 	timeout --kill-after=5 "$secs" "$@"
 }
 
+# need_guest_tools: what booting the test guest takes (QEMU, busybox, cpio,
+# gcc with a static libc for the guest's odirect tool, a readable kernel).
+# Prints a SKIP line naming the missing piece and returns 1 if one is absent.
+need_guest_tools() {
+	local kernel
+	need qemu-system-x86_64 qemu-system-x86 || return 1
+	need /bin/busybox busybox-static || return 1
+	need cpio cpio || return 1
+	need gcc gcc || return 1
+	if [ ! -f "$(gcc -print-file-name=libc.a)" ]; then
+		echo "SKIP: $VIO_TEST: no static libc for the guest's odirect tool (Debian package libc6-dev)"
+		return 1
+	fi
+	kernel=${VIO_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
+	if [ -z "$kernel" ]; then
+		echo "SKIP: $VIO_TEST: no /boot/vmlinuz-* (Debian package linux-image-amd64)"
+		return 1
+	fi
+	if [ ! -r "$kernel" ]; then
+		echo "SKIP: $VIO_TEST: $kernel is not readable (run as root)"
+		return 1
+	fi
+}
+
+# show_log LABEL FILE: the tail of a backend's log, as "# LABEL: " comments.
+show_log() {
+	sed "s/^/# $1: /" "$2" | tail -n 20
+}
+
+# guest_on_vhost_user PREFIX SOCK SECTORS LABEL LOG: boots the test guest
+# (bounded, ended by PID) with a two-queue vhost-user-blk-pci device on SOCK,
+# turns its console into "PREFIX/check" lines, and on a failed boot shows the
+# tail of boot_guest.sh's stderr and of the backend's LOG. Files go to $tmp.
+guest_on_vhost_user() {
+	local prefix=$1 sock=$2 sectors=$3 label=$4 log=$5 tag bg rc t0=$SECONDS
+	tag=${prefix//\//_}
+	start_bg "$here/boot_guest.sh" --append "vio.size=$sectors vio.queues=2" -- \
+		-chardev "socket,id=c0,path=$sock" -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
+		>"$tmp/$tag.out" 2>"$tmp/$tag.err"
+	bg=$VIO_LAST_PID
+	wait_pid_timeout "$bg" 300
+	rc=$?
+	[ $rc -ne 124 ] || stop_pid "$bg" 5
+	report_viotest "$prefix" <"$tmp/$tag.out"
+	if [ $rc -ne 0 ]; then
+		echo "FAIL: $prefix/boot: boot_guest.sh exited $rc"
+		sed 's/^/# /' "$tmp/$tag.err" | tail -n 80
+		show_log "$label" "$log"
+	fi
+	echo "# $prefix: one guest run took $((SECONDS - t0)) s"
+}
+
+# expect_alive PREFIX PID LABEL LOG: "PREFIX/backend-survived" passes if PID
+# still runs; else it fails with the tail of LOG and this returns 1.
+expect_alive() {
+	if pid_alive "$2"; then
+		echo "PASS: $1/backend-survived"
+		return 0
+	fi
+	echo "FAIL: $1/backend-survived: $3 died during the run"
+	show_log "$3" "$4"
+	return 1
+}
+
+# expect_clean_exit PREFIX PID LABEL LOG: sends SIGTERM; "PREFIX/clean-exit"
+# passes if PID exits 0 within 10 s (else it is killed and the check fails).
+expect_clean_exit() {
+	local rc
+	kill -TERM "$2"
+	wait_pid_timeout "$2" 10
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		echo "PASS: $1/clean-exit"
+		return 0
+	fi
+	[ $rc -ne 124 ] || stop_pid "$2" 5
+	echo "FAIL: $1/clean-exit: $3 exited $rc on SIGTERM"
+	show_log "$3" "$4"
+	return 1
+}
+
 # report_viotest PREFIX: turns a guest's VIOTEST lines (stdin, as printed
 # by boot_guest.sh) into this project's "PASS: PREFIX/check" / "FAIL:
 # PREFIX/check: reason" / "SKIP: PREFIX/check: reason" lines; INFO lines

@@ -77,16 +77,7 @@ else
 fi
 bench_check readonly-reads "$ro_sock" --rw randread --seconds 1
 
-kill -TERM "$v"
-wait_pid_timeout "$v" 10
-rc=$?
-if [ $rc -eq 0 ]; then
-	echo "PASS: $VIO_TEST/clean-exit"
-else
-	[ $rc -ne 124 ] || stop_pid "$v" 5
-	echo "FAIL: $VIO_TEST/clean-exit: viod exited $rc on SIGTERM"
-	sed 's/^/# viod: /' "$tmp/viod.log" | tail -n 20
-fi
+expect_clean_exit "$VIO_TEST" "$v" viod "$tmp/viod.log"
 if grep -qiE 'sanitizer|runtime error' "$tmp/viod.log"; then
 	echo "FAIL: $VIO_TEST/no-sanitizer-reports: viod's log has sanitizer reports"
 	grep -iE -A5 'sanitizer|runtime error' "$tmp/viod.log" | head -n 20 | sed 's/^/# /'

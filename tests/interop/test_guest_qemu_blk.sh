@@ -11,23 +11,7 @@ VIO_TEST=guest-qemu-blk
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-need qemu-system-x86_64 qemu-system-x86 || exit 0
-need /bin/busybox busybox-static || exit 0
-need cpio cpio || exit 0
-need gcc gcc || exit 0
-if [ ! -f "$(gcc -print-file-name=libc.a)" ]; then
-	echo "SKIP: $VIO_TEST: no static libc for the guest's odirect tool (Debian package libc6-dev)"
-	exit 0
-fi
-kernel=${VIO_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
-if [ -z "$kernel" ]; then
-	echo "SKIP: $VIO_TEST: no /boot/vmlinuz-* (Debian package linux-image-amd64)"
-	exit 0
-fi
-if [ ! -r "$kernel" ]; then
-	echo "SKIP: $VIO_TEST: $kernel is not readable (run as root)"
-	exit 0
-fi
+need_guest_tools || exit 0
 
 tmp=
 mk_tmpdir tmp || { echo "FAIL: $VIO_TEST/setup: mktemp"; exit 1; }

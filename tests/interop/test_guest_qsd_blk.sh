@@ -11,20 +11,8 @@ VIO_TEST=guest-qsd-blk
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-need qemu-system-x86_64 qemu-system-x86 || exit 0
+need_guest_tools || exit 0
 need qemu-storage-daemon qemu-system-common || exit 0
-need /bin/busybox busybox-static || exit 0
-need cpio cpio || exit 0
-need gcc gcc || exit 0
-if [ ! -f "$(gcc -print-file-name=libc.a)" ]; then
-	echo "SKIP: $VIO_TEST: no static libc for the guest's odirect tool (Debian package libc6-dev)"
-	exit 0
-fi
-kernel=${VIO_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
-if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
-	echo "SKIP: $VIO_TEST: no readable /boot/vmlinuz-* (linux-image-amd64, run as root)"
-	exit 0
-fi
 
 tmp=
 mk_tmpdir tmp || { echo "FAIL: $VIO_TEST/setup: mktemp"; exit 1; }
@@ -48,24 +36,5 @@ if ! wait_for_socket "$sock" 10 "$qsd"; then
 	exit 1
 fi
 
-t0=$SECONDS
-start_bg "$here/boot_guest.sh" --append "vio.size=$sectors vio.queues=2" -- \
-	-chardev "socket,id=c0,path=$sock" -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
-	>"$tmp/out" 2>"$tmp/err"
-bg=$VIO_LAST_PID
-wait_pid_timeout "$bg" 300
-rc=$?
-[ $rc -ne 124 ] || stop_pid "$bg" 5
-report_viotest "$VIO_TEST" <"$tmp/out"
-if [ $rc -ne 0 ]; then
-	echo "FAIL: $VIO_TEST/boot: boot_guest.sh exited $rc"
-	sed 's/^/# /' "$tmp/err" | tail -n 80
-	sed 's/^/# qsd: /' "$tmp/qsd.log" | tail -n 20
-fi
-echo "# $VIO_TEST: one guest run took $((SECONDS - t0)) s"
-if pid_alive "$qsd"; then
-	echo "PASS: $VIO_TEST/backend-survived"
-else
-	echo "FAIL: $VIO_TEST/backend-survived: qemu-storage-daemon died during the run"
-	sed 's/^/# qsd: /' "$tmp/qsd.log" | tail -n 20
-fi
+guest_on_vhost_user "$VIO_TEST" "$sock" "$sectors" qsd "$tmp/qsd.log"
+expect_alive "$VIO_TEST" "$qsd" qemu-storage-daemon "$tmp/qsd.log"
