@@ -22,12 +22,6 @@
 #include "vio/device.h"
 #include "vio/vhost_user.h"
 
-#define VHU_SUPPORTED_PROTOCOL                                                                  \
-	(VIO_BIT(VHOST_USER_PROTOCOL_F_MQ) | VIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
-	 VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | VIO_BIT(VHOST_USER_PROTOCOL_F_STATUS) |          \
-	 VIO_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                           \
-	 VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
-
 #define VHU_RECONNECT_MIN_MS 50u
 
 struct vhu_region {
@@ -422,7 +416,7 @@ static enum vhu_result h_reset_owner(struct vio_vhu_backend *b, struct vio_vhu_m
 
 static enum vhu_result h_get_protocol_features(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
-	uint64_t p = VHU_SUPPORTED_PROTOCOL;
+	uint64_t p = VHU_PROTOCOL_FEATURES;
 
 	if (!ops(b)->get_config)
 		p &= ~VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG);
@@ -431,9 +425,9 @@ static enum vhu_result h_get_protocol_features(struct vio_vhu_backend *b, struct
 
 static enum vhu_result h_set_protocol_features(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
-	if (m->p.u64 & ~VHU_SUPPORTED_PROTOCOL) {
+	if (m->p.u64 & ~VHU_PROTOCOL_FEATURES) {
 		vio_warn("vhost-user: protocol features 0x%llx not offered",
-			 (unsigned long long)(m->p.u64 & ~VHU_SUPPORTED_PROTOCOL));
+			 (unsigned long long)(m->p.u64 & ~VHU_PROTOCOL_FEATURES));
 		return VHU_ERROR;
 	}
 	b->protocol = m->p.u64;

@@ -18,12 +18,6 @@
 #include "vio/device.h"
 #include "vio/vhost_user.h"
 
-#define VHU_FE_PROTOCOL                                                                         \
-	(VIO_BIT(VHOST_USER_PROTOCOL_F_MQ) | VIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
-	 VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | VIO_BIT(VHOST_USER_PROTOCOL_F_STATUS) |          \
-	 VIO_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                           \
-	 VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
-
 #define VHU_RING_ALIGN 4096u
 
 struct vhu_fe_queue {
@@ -335,10 +329,10 @@ static int negotiate(struct vio_vhu_frontend *f, uint64_t wanted)
 		r = get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES, &pf);
 		if (r)
 			return r;
-		r = request_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, pf & VHU_FE_PROTOCOL);
+		r = request_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, pf & VHU_PROTOCOL_FEATURES);
 		if (r)
 			return r;
-		f->protocol = pf & VHU_FE_PROTOCOL; /* replies gated on it start after the send */
+		f->protocol = pf & VHU_PROTOCOL_FEATURES; /* replies gated on it start after the send */
 	}
 	if (has_proto(f, VHOST_USER_PROTOCOL_F_MQ)) {
 		r = get_u64(f, VHOST_USER_GET_QUEUE_NUM, &nq);

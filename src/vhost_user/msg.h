@@ -47,6 +47,13 @@
 #define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
 #define VHOST_USER_PROTOCOL_F_STATUS 16
 
+/* The protocol features vio speaks, in both roles (the backend offers them, the frontend asks). */
+#define VHU_PROTOCOL_FEATURES                                                                   \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_STATUS) |         \
+	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                          \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+
 /* Payload layouts (native byte order, no implicit padding). */
 struct vio_vhu_vring_state {
 	uint32_t index;
