@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "vio/blk.h"
 #include "vio/blk_client.h"
 #include "vio/device.h"
@@ -148,14 +149,6 @@ static int dwz(struct pair *p, uint32_t type, uint64_t sector, uint32_t n, uint3
 					.flags = flags };
 
 	return sync_req(p, 0, &r, NULL);
-}
-
-static bool all_byte(const uint8_t *b, size_t len, uint8_t v)
-{
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != v)
-			return false;
-	return true;
 }
 
 /* ---- every request type, data verified ---- */

@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "daemon/poller.h"
 #include "vhost_user/msg.h"
 #include "vhost_user/socket.h"
@@ -100,14 +101,6 @@ static long check(const uint8_t *b, size_t len, unsigned seed, uint64_t off)
 		if (b[i] != pat(seed, off + i))
 			return (long)i;
 	return -1;
-}
-
-static bool all_byte(const uint8_t *b, size_t len, uint8_t v)
-{
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != v)
-			return false;
-	return true;
 }
 
 /* Cut len bytes of buf into nseg (<= len) segments of uneven, nonzero sizes. */
@@ -246,19 +239,6 @@ static struct snap srv_snap(struct srv *s)
 	pthread_mutex_unlock(&s->lock);
 	assert_true(taken); /* else the loop thread is stuck or gone */
 	return out;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 /* Mappings of a front-end's guest memory (memfds named by vio's frontend and raw_midsetup). */

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "vhost_user/msg.h"
 #include "vhost_user/socket.h"
 #include "vio/vio.h"
@@ -262,19 +263,6 @@ static void *loop_thread(void *arg)
 }
 
 static char sock_path[64];
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 static struct app *app_new(void)
 {

@@ -18,23 +18,11 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "vhost_user/msg.h"
 #include "vhost_user/socket.h"
 
 static int sp[2]; /* sp[0]: test writes raw bytes; sp[1]: codec reads */
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 static int setup(void **state)
 {

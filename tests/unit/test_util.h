@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers several unit-test groups share (cmocka asserts inside). */
+#ifndef VIO_TEST_UTIL_H
+#define VIO_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Open file descriptors of this process (for leak checks). */
+int count_fds(void);
+
+/* True if every one of the len bytes at b is v. */
+bool all_byte(const uint8_t *b, size_t len, uint8_t v);
+
+#endif
