@@ -27,6 +27,16 @@ struct pq_slot {
 	bool broken;
 };
 
+/* Which thread a group's queues live on (control thread's bookkeeping). */
+struct poller_group {
+	const void *group;
+	unsigned thread;
+	unsigned count;
+};
+
+/* epoll data: the fd, and whether to read (drain) it when it wakes us (eventfds only). */
+#define EV_DRAIN (1ull << 32)
+
 struct poller_thread {
 	struct vio_poller *p;
 	pthread_t tid;
@@ -50,6 +60,8 @@ struct vio_poller {
 	unsigned spin_ns;
 	unsigned nthreads;
 	struct poller_thread *threads;
+	struct poller_group groups[POLLER_MAX_QUEUES]; /* control thread only */
+	unsigned ngroups;
 };
 
 static uint64_t now_ns(void)
@@ -69,9 +81,9 @@ static void drain_fd(int fd)
 		vio_dbg("poller: eventfd read: %s", strerror(errno));
 }
 
-static int watch(struct poller_thread *t, int fd, int op)
+static int watch(struct poller_thread *t, int fd, int op, bool drain)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint32_t)fd | (drain ? EV_DRAIN : 0)};
 
 	if (fd < 0)
 		return 0;
@@ -89,14 +101,18 @@ static int thread_add(struct poller_thread *t, const struct vio_poll_queue *pq)
 	memset(s, 0, sizeof(*s));
 	s->pq = *pq;
 	s->wait_fd = pq->vdev.ops->queue_wait_fd ? pq->vdev.ops->queue_wait_fd(pq->vdev.dev, pq->q) : -1;
-	ret = watch(t, pq->kick_fd, EPOLL_CTL_ADD);
-	if (ret == 0 && (ret = watch(t, s->wait_fd, EPOLL_CTL_ADD)) != 0)
-		watch(t, pq->kick_fd, EPOLL_CTL_DEL);
+	ret = watch(t, pq->kick_fd, EPOLL_CTL_ADD, true);
+	/* A queue without a virtqueue (a tap) waits on an fd that carries data: never read it. */
+	if (ret == 0 && (ret = watch(t, s->wait_fd, EPOLL_CTL_ADD, pq->vq != NULL)) != 0)
+		watch(t, pq->kick_fd, EPOLL_CTL_DEL, true);
 	if (ret)
 		return ret;
-	vio_virtq_device_disable_notify(pq->vq);
+	if (pq->vq)
+		vio_virtq_device_disable_notify(pq->vq);
+	if (pq->vdev.ops->queue_attach)
+		pq->vdev.ops->queue_attach(pq->vdev.dev, pq->q);
 	t->nqueues++;
-	t->nkickless += pq->kick_fd < 0;
+	t->nkickless += pq->vq && pq->kick_fd < 0;
 	return 0;
 }
 
@@ -106,9 +122,12 @@ static int thread_remove(struct poller_thread *t, void *dev, unsigned q)
 		struct pq_slot *s = &t->queues[i];
 		if (s->pq.vdev.dev != dev || s->pq.q != q)
 			continue;
-		watch(t, s->pq.kick_fd, EPOLL_CTL_DEL);
-		watch(t, s->wait_fd, EPOLL_CTL_DEL);
-		t->nkickless -= s->pq.kick_fd < 0;
+		if (s->pq.vdev.ops->queue_detach)
+			s->pq.vdev.ops->queue_detach(s->pq.vdev.dev, s->pq.q);
+		watch(t, s->pq.kick_fd, EPOLL_CTL_DEL, true);
+		watch(t, s->wait_fd, EPOLL_CTL_DEL, true);
+		t->nkickless -= s->pq.vq && s->pq.kick_fd < 0;
+		t->cmd_pq = s->pq; /* tells the control thread the queue's group */
 		t->queues[i] = t->queues[--t->nqueues];
 		return 0;
 	}
@@ -165,7 +184,8 @@ static bool arm_all(struct poller_thread *t)
 	bool pending = false;
 
 	for (unsigned i = 0; i < t->nqueues; i++)
-		if (!t->queues[i].broken && vio_virtq_device_enable_notify(t->queues[i].pq.vq))
+		if (!t->queues[i].broken && t->queues[i].pq.vq &&
+		    vio_virtq_device_enable_notify(t->queues[i].pq.vq))
 			pending = true;
 	return pending;
 }
@@ -173,7 +193,7 @@ static bool arm_all(struct poller_thread *t)
 static void disarm_all(struct poller_thread *t)
 {
 	for (unsigned i = 0; i < t->nqueues; i++)
-		if (!t->queues[i].broken)
+		if (!t->queues[i].broken && t->queues[i].pq.vq)
 			vio_virtq_device_disable_notify(t->queues[i].pq.vq);
 }
 
@@ -208,7 +228,8 @@ static void *thread_main(void *arg)
 		/* A ring nobody kicks is still polled while idle, each millisecond. */
 		n = epoll_wait(t->epfd, evs, 64, t->nkickless ? 1 : -1);
 		for (int i = 0; i < n; i++)
-			drain_fd(evs[i].data.fd);
+			if (evs[i].data.u64 & EV_DRAIN)
+				drain_fd((int)(uint32_t)evs[i].data.u64);
 		disarm_all(t);
 		idle_since = 0;
 		idle_loops = 0;
@@ -261,7 +282,7 @@ int vio_poller_new(unsigned nthreads, unsigned spin_us, struct vio_poller **out)
 		t->p = p;
 		t->epfd = epoll_create1(EPOLL_CLOEXEC);
 		t->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (t->epfd < 0 || t->cmd_fd < 0 || watch(t, t->cmd_fd, EPOLL_CTL_ADD) ||
+		if (t->epfd < 0 || t->cmd_fd < 0 || watch(t, t->cmd_fd, EPOLL_CTL_ADD, true) ||
 		    pthread_create(&t->tid, NULL, thread_main, t)) {
 			if (t->epfd >= 0)
 				close(t->epfd);
@@ -279,18 +300,41 @@ int vio_poller_new(unsigned nthreads, unsigned spin_us, struct vio_poller **out)
 	return 0;
 }
 
+static struct poller_group *find_group(struct vio_poller *p, const void *group)
+{
+	for (unsigned i = 0; group && i < p->ngroups; i++)
+		if (p->groups[i].group == group)
+			return &p->groups[i];
+	return NULL;
+}
+
 int vio_poller_add(struct vio_poller *p, const struct vio_poll_queue *pq)
 {
+	struct poller_group *g = find_group(p, pq->group);
 	struct poller_thread *best = &p->threads[0];
 	int ret;
 
-	for (unsigned i = 1; i < p->nthreads; i++)
-		if (p->threads[i].load < best->load)
-			best = &p->threads[i];
+	if (g) {
+		/* Its group already lives on a thread: the queues reach each other there. */
+		best = &p->threads[g->thread];
+	} else {
+		for (unsigned i = 1; i < p->nthreads; i++)
+			if (p->threads[i].load < best->load)
+				best = &p->threads[i];
+		if (pq->group && p->ngroups == POLLER_MAX_QUEUES)
+			return -ENOSPC;
+	}
 	ret = thread_command(p, best, CMD_ADD, pq);
-	if (ret == 0)
-		best->load++;
-	return ret;
+	if (ret)
+		return ret;
+	best->load++;
+	if (pq->group && !g)
+		p->groups[p->ngroups++] = (struct poller_group){
+			.group = pq->group, .thread = (unsigned)(best - p->threads),
+		};
+	if (pq->group)
+		find_group(p, pq->group)->count++;
+	return 0;
 }
 
 int vio_poller_remove(struct vio_poller *p, void *dev, unsigned q)
@@ -298,10 +342,17 @@ int vio_poller_remove(struct vio_poller *p, void *dev, unsigned q)
 	struct vio_poll_queue key = {.vdev.dev = dev, .q = q};
 
 	for (unsigned i = 0; i < p->nthreads; i++) {
-		if (thread_command(p, &p->threads[i], CMD_REMOVE, &key) == 0) {
-			p->threads[i].load--;
-			return 0;
-		}
+		struct poller_thread *t = &p->threads[i];
+		struct poller_group *g;
+
+		if (thread_command(p, t, CMD_REMOVE, &key) != 0)
+			continue;
+		t->load--;
+		/* The thread copied the removed queue into cmd_pq before it acked under the lock. */
+		g = find_group(p, t->cmd_pq.group);
+		if (g && --g->count == 0)
+			*g = p->groups[--p->ngroups];
+		return 0;
 	}
 	return -ENOENT;
 }
