@@ -8,6 +8,8 @@
 #include "vio/device.h"
 #include "vio/log.h"
 #include "vio/mem.h"
+#include "vio/net.h"
+#include "vio/net_client.h"
 #include "vio/virtio_spec.h"
 #include "vio/vdev.h"
 #include "vio/vhost_user.h"
