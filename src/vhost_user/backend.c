@@ -28,6 +28,7 @@ struct vhu_region {
 	struct vio_mem_region r;
 	void *map;      /* what mmap returned */
 	size_t map_len;
+	unsigned refs;  /* ADD_MEM_REG of this same region, less REM_MEM_REG (ADD/REM only) */
 };
 
 struct vhu_queue {
@@ -310,6 +311,7 @@ static int region_map(const struct vio_vhu_mem_region *d, int fd, struct vhu_reg
 		return -errno;
 	out->map = p;
 	out->map_len = (size_t)len;
+	out->refs = 1;
 	out->r = (struct vio_mem_region){
 		.gpa = d->guest_phys_addr,
 		.size = d->memory_size,
@@ -493,6 +495,17 @@ static enum vhu_result h_add_mem_reg(struct vio_vhu_backend *b, struct vio_vhu_m
 	struct vio_mem check;
 	int r;
 
+	/*
+	 * QEMU's vhost-user-net runs one vhost device per queue pair on one
+	 * connection, and each adds every region it knows: the same region
+	 * again is the same memory, counted, not mapped twice.
+	 */
+	for (unsigned i = 0; i < b->nregions; i++) {
+		if (region_eq(&b->regions[i].r, &m->p.mem1.region)) {
+			b->regions[i].refs++;
+			return VHU_OK;
+		}
+	}
 	if (b->nregions == VIO_VHU_MAX_MEM_SLOTS) {
 		vio_warn("vhost-user: ADD_MEM_REG: all %u slots used", VIO_VHU_MAX_MEM_SLOTS);
 		return VHU_ERROR;
@@ -521,6 +534,10 @@ static enum vhu_result h_rem_mem_reg(struct vio_vhu_backend *b, struct vio_vhu_m
 	for (unsigned i = 0; i < b->nregions; i++) {
 		if (!region_eq(&b->regions[i].r, &m->p.mem1.region))
 			continue;
+		if (b->regions[i].refs > 1) {
+			b->regions[i].refs--; /* another vhost device still uses it */
+			return VHU_OK;
+		}
 		pause_all(b);
 		region_unmap(&b->regions[i]);
 		b->regions[i] = b->regions[--b->nregions];
