@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * viod: serves virtio-blk devices over vhost-user. It owns the process: the
- * command line, the control loop (one thread: every backend's socket plus a
- * signalfd) and the wiring from each backend's queue hooks to the data-plane
- * poller. It never touches a ring itself; on SIGINT/SIGTERM it stops every
- * queue (which completes what is in flight) before exiting.
+ * viod: serves virtio-blk devices and virtio-net switch ports over
+ * vhost-user. It owns the process: the command line, the control loop (one
+ * thread: every backend's socket plus a signalfd) and the wiring from each
+ * backend's queue hooks to the data-plane poller (the network side lives in
+ * net_serve.c). It never touches a ring itself; on SIGINT/SIGTERM it stops
+ * every queue (which completes what is in flight) before exiting.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "blk_spec.h"
+#include "net_serve.h"
 #include "poller.h"
 #include "vio/blk.h"
 #include "vio/log.h"
@@ -37,6 +39,10 @@ struct served_blk {
 struct viod_opts {
 	struct blk_spec specs[VIOD_MAX_DEVICES];
 	unsigned ndev;
+	struct net_spec nets[VIOD_MAX_NET];
+	unsigned nnet;
+	struct tap_spec taps[VIOD_MAX_TAPS];
+	unsigned ntap;
 	unsigned threads;
 	unsigned poll_us;
 	enum vio_log_level log_level;
@@ -61,10 +67,12 @@ static void __attribute__((format(printf, 2, 3))) say(enum vio_log_level level, 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: viod --blk SPEC [--blk SPEC ...] [options]\n"
+		"Usage: viod [--blk SPEC ...] [--net SPEC ...] [--tap ifname=NAME ...] [options]\n"
 		"\n"
-		"Serve virtio-blk devices over vhost-user to QEMU, DPDK or any vhost-user\n"
-		"front-end. Runs until SIGINT or SIGTERM, then completes in-flight I/O and exits.\n"
+		"Serve virtio-blk devices and virtio-net ports of a built-in switch over\n"
+		"vhost-user to QEMU, DPDK or any vhost-user front-end. Runs until SIGINT or\n"
+		"SIGTERM, then completes in-flight I/O and exits. SIGUSR1 prints the switch's\n"
+		"per-port counters (also printed at exit).\n"
 		"\n"
 		"  --blk SPEC      a block device (repeatable), SPEC is one of\n"
 		"                    sock=PATH,file=PATH[,queues=N][,readonly][,direct][,serial=S]\n"
@@ -77,7 +85,15 @@ static void usage(FILE *out)
 		"                  nothing and reads zeroes, to measure the request path;\n"
 		"                  queues: 1..%d (default 1);\n"
 		"                  direct: open the file with O_DIRECT\n"
-		"  --threads N     data-plane threads polling the queues (default 1)\n"
+		"  --net SPEC      a virtio-net port of the switch (repeatable), SPEC is\n"
+		"                    sock=PATH[,queues=N][,mac=MAC][,mtu=N][,client]\n"
+		"                  queues: queue pairs, 1..%d (default 1); mac: offered to\n"
+		"                  the driver (default: none, the driver picks); mtu: offered\n"
+		"                  with VIRTIO_NET_F_MTU (default 1500); client: as for --blk\n"
+		"  --tap ifname=NAME  a tap interface as a port of the same switch\n"
+		"                  (created if missing; bring it up with ip link set NAME up)\n"
+		"  --threads N     data-plane threads polling the queues (default 1; all\n"
+		"                  queues of the switch are polled by one of them)\n"
 		"  --poll-us N     microseconds an idle thread keeps polling before it sleeps\n"
 		"                  on the queues' eventfds (default 50; 0: sleep at once)\n"
 		"  -v, --verbose   log more (repeat for debug)\n"
@@ -88,8 +104,12 @@ static void usage(FILE *out)
 		"Example: viod --blk sock=/tmp/vio.sock,ram=1G,queues=2\n"
 		"  then: qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=2G,share=on\n"
 		"        -numa node,memdev=mem -chardev socket,id=c0,path=/tmp/vio.sock\n"
-		"        -device vhost-user-blk-pci,chardev=c0,num-queues=2\n",
-		BLK_SPEC_MAX_QUEUES);
+		"        -device vhost-user-blk-pci,chardev=c0,num-queues=2\n"
+		"Example: viod --net sock=/tmp/vm1.sock,queues=2 --net sock=/tmp/vm2.sock,queues=2\n"
+		"  then per VM: -chardev socket,id=n0,path=/tmp/vm1.sock,reconnect=1\n"
+		"        -netdev vhost-user,id=net0,chardev=n0,queues=2\n"
+		"        -device virtio-net-pci,netdev=net0,mq=on\n",
+		BLK_SPEC_MAX_QUEUES, VIO_NET_MAX_PAIRS);
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned min, unsigned max, unsigned *out)
@@ -107,11 +127,18 @@ static int parse_uint(const char *opt, const char *s, unsigned min, unsigned max
 	return 0;
 }
 
+/* The socket of device i: the --blk ones, then the --net ones. */
+static const char *sock_of(const struct viod_opts *o, unsigned i)
+{
+	return i < o->ndev ? o->specs[i].sock : o->nets[i - o->ndev].sock;
+}
+
 /* 0: run; 1: exit 0 (help/version); -EINVAL: usage error (already reported). */
 static int parse_args(int argc, char **argv, struct viod_opts *o)
 {
 	static const struct option longopts[] = {
 		{"blk", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
+		{"net", required_argument, NULL, 'n'},   {"tap", required_argument, NULL, 'T'},
 		{"poll-us", required_argument, NULL, 'p'}, {"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
@@ -132,6 +159,28 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 				return -EINVAL;
 			}
 			o->ndev++;
+			break;
+		case 'n':
+			if (o->nnet == VIOD_MAX_NET) {
+				fprintf(stderr, "viod: at most %d --net ports\n", VIOD_MAX_NET);
+				return -EINVAL;
+			}
+			if (net_spec_parse(optarg, &o->nets[o->nnet], err, sizeof(err))) {
+				fprintf(stderr, "viod: --net '%s': %s\n", optarg, err);
+				return -EINVAL;
+			}
+			o->nnet++;
+			break;
+		case 'T':
+			if (o->ntap == VIOD_MAX_TAPS) {
+				fprintf(stderr, "viod: at most %d --tap ports\n", VIOD_MAX_TAPS);
+				return -EINVAL;
+			}
+			if (tap_spec_parse(optarg, &o->taps[o->ntap], err, sizeof(err))) {
+				fprintf(stderr, "viod: --tap '%s': %s\n", optarg, err);
+				return -EINVAL;
+			}
+			o->ntap++;
 			break;
 		case 't':
 			if (parse_uint("--threads", optarg, 1, 64, &o->threads))
@@ -163,15 +212,21 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 		fprintf(stderr, "viod: unexpected argument '%s'\nTry 'viod --help'.\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->ndev) {
-		fprintf(stderr, "viod: nothing to serve: give at least one --blk\nTry 'viod --help'.\n");
+	if (!o->ndev && !o->nnet && !o->ntap) {
+		fprintf(stderr, "viod: nothing to serve: give at least one --blk, --net or --tap\n"
+				"Try 'viod --help'.\n");
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < o->ndev; i++)
+	for (unsigned i = 0; i < o->ndev + o->nnet; i++)
 		for (unsigned j = 0; j < i; j++)
-			if (!strcmp(o->specs[i].sock, o->specs[j].sock)) {
-				fprintf(stderr, "viod: socket %s is given to two --blk devices\n",
-					o->specs[i].sock);
+			if (!strcmp(sock_of(o, i), sock_of(o, j))) {
+				fprintf(stderr, "viod: socket %s is given twice\n", sock_of(o, i));
+				return -EINVAL;
+			}
+	for (unsigned i = 0; i < o->ntap; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(o->taps[i].ifname, o->taps[j].ifname)) {
+				fprintf(stderr, "viod: tap %s is given twice\n", o->taps[i].ifname);
 				return -EINVAL;
 			}
 	return 0;
@@ -295,6 +350,7 @@ static int signal_fd(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
@@ -302,14 +358,21 @@ static int signal_fd(void)
 	return fd < 0 ? -errno : fd;
 }
 
-static int control_loop(struct served_blk *devs, unsigned ndev, int sfd)
+/* Every backend the control loop serves, with the socket naming it. */
+struct backends {
+	struct vio_vhu_backend *b[VIOD_MAX_DEVICES + VIOD_MAX_NET];
+	const char *name[VIOD_MAX_DEVICES + VIOD_MAX_NET];
+	unsigned n;
+};
+
+static int control_loop(const struct backends *bs, const struct net_ports *np, int sfd)
 {
-	struct pollfd pfd[VIOD_MAX_DEVICES + 1];
+	struct pollfd pfd[VIOD_MAX_DEVICES + VIOD_MAX_NET + 1];
+	unsigned ndev = bs->n;
 
 	for (;;) {
 		for (unsigned i = 0; i < ndev; i++)
-			pfd[i] = (struct pollfd){.fd = vio_vhu_backend_fd(devs[i].backend),
-						 .events = POLLIN};
+			pfd[i] = (struct pollfd){.fd = vio_vhu_backend_fd(bs->b[i]), .events = POLLIN};
 		pfd[ndev] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		if (poll(pfd, ndev + 1, -1) < 0) {
 			if (errno == EINTR)
@@ -321,6 +384,10 @@ static int control_loop(struct served_blk *devs, unsigned ndev, int sfd)
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGUSR1) {
+					net_ports_print_stats(np, stderr);
+					continue;
+				}
 				say(VIO_LOG_INFO, "%s: completing in-flight I/O and exiting",
 				    strsignal((int)si.ssi_signo));
 				return 0;
@@ -331,10 +398,10 @@ static int control_loop(struct served_blk *devs, unsigned ndev, int sfd)
 
 			if (!pfd[i].revents)
 				continue;
-			r = vio_vhu_backend_dispatch(devs[i].backend);
+			r = vio_vhu_backend_dispatch(bs->b[i]);
 			if (r) {
-				fprintf(stderr, "viod: %s: backend cannot go on: %s\n",
-					devs[i].spec.sock, strerror(-r));
+				fprintf(stderr, "viod: %s: backend cannot go on: %s\n", bs->name[i],
+					strerror(-r));
 				return r;
 			}
 		}
@@ -345,7 +412,10 @@ int main(int argc, char **argv)
 {
 	static struct viod_opts o;
 	static struct served_blk devs[VIOD_MAX_DEVICES];
+	static struct net_ports np;
+	static struct backends bs;
 	struct vio_poller *poller = NULL;
+	bool net = false;
 	unsigned served = 0;
 	int sfd, r;
 
@@ -370,9 +440,25 @@ int main(int argc, char **argv)
 		r = serve_blk(&devs[served], poller);
 		if (r)
 			goto out;
+		bs.b[bs.n] = devs[served].backend;
+		bs.name[bs.n++] = devs[served].spec.sock;
 	}
-	r = control_loop(devs, served, sfd);
+	if (o.nnet || o.ntap) {
+		r = net_ports_start(&np, poller, o.nets, o.nnet, o.taps, o.ntap);
+		if (r)
+			goto out;
+		net = true;
+		for (unsigned i = 0; i < np.nports; i++) {
+			bs.b[bs.n] = np.ports[i].backend;
+			bs.name[bs.n++] = np.ports[i].spec.sock;
+		}
+	}
+	r = control_loop(&bs, &np, sfd);
 out:
+	if (net) {
+		net_ports_print_stats(&np, stderr);
+		net_ports_stop(&np);
+	}
 	while (served)
 		unserve_blk(&devs[--served]);
 	vio_poller_free(poller);
