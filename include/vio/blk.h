@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vio/export.h"
 #include "vio/vdev.h"
 
 #define VIRTIO_ID_BLOCK 2
@@ -118,7 +119,11 @@ _Static_assert(offsetof(struct virtio_blk_config, max_secure_erase_sectors) == 6
 
 /* ---- the device ---- */
 
+/* Longest device name kept for log lines. */
+#define VIO_BLK_NAME_MAX 128
+
 struct vio_blk_opts {
+	const char *name;   /* owner of the device's log lines (NULL: the file, or "blk") */
 	const char *file;   /* raw image or block device; NULL: RAM */
 	uint64_t ram_size;  /* bytes, multiple of 512, when file is NULL */
 	uint64_t null_size; /* instead of ram_size: a disk that stores nothing, reads zeroes
@@ -137,14 +142,14 @@ struct vio_blk;
  * -ENOTSUP for a file when libvio has no io_uring engine, or the errno of
  * opening / sizing the file (O_DIRECT on a filesystem without it: -EINVAL).
  */
-int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out);
+VIO_API int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out);
 
 /* The device as transports and pollers see it; valid until vio_blk_free. */
-struct vio_vdev vio_blk_vdev(struct vio_blk *blk);
+VIO_API struct vio_vdev vio_blk_vdev(struct vio_blk *blk);
 
-uint64_t vio_blk_capacity_bytes(const struct vio_blk *blk);
+VIO_API uint64_t vio_blk_capacity_bytes(const struct vio_blk *blk);
 
 /* Free. Every started queue must have been stopped (queue_stop). NULL is fine. */
-void vio_blk_free(struct vio_blk *blk);
+VIO_API void vio_blk_free(struct vio_blk *blk);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 
 #include "vio/blk.h"
+#include "vio/export.h"
 #include "vio/vdev.h"
 
 #define VIO_BLK_CLIENT_MAX_IOV 256
@@ -43,34 +44,34 @@ struct vio_blk_client_req {
 struct vio_blk_client;
 
 /* Shared-memory bytes the client needs for these queues (each at its current free count). */
-size_t vio_blk_client_area_size(const struct vio_drv_ctx *ctxs, unsigned nqueues);
+VIO_API size_t vio_blk_client_area_size(const struct vio_drv_ctx *ctxs, unsigned nqueues);
 
 /*
  * ctxs[0..nqueues) are copied; their queues must be initialised and empty.
  * area (host pointer, inside each ctx's mem) holds at least area_size bytes.
  * 0, -EINVAL, -EFAULT (area outside mem), -ENOMEM.
  */
-int vio_blk_client_new(const struct vio_drv_ctx *ctxs, unsigned nqueues, void *area,
+VIO_API int vio_blk_client_new(const struct vio_drv_ctx *ctxs, unsigned nqueues, void *area,
 		       size_t area_len, struct vio_blk_client **out);
 
 /* Requests still in flight are forgotten (their callbacks never run). NULL is fine. */
-void vio_blk_client_free(struct vio_blk_client *c);
+VIO_API void vio_blk_client_free(struct vio_blk_client *c);
 
 /*
  * Post a request on queue q; not visible to the device until
  * vio_blk_client_kick. 0, -ENOSPC (queue full: poll first), -EINVAL,
  * -EFAULT (data outside mem), -EIO (queue broken).
  */
-int vio_blk_client_submit(struct vio_blk_client *c, unsigned q, const struct vio_blk_client_req *r,
+VIO_API int vio_blk_client_submit(struct vio_blk_client *c, unsigned q, const struct vio_blk_client_req *r,
 			  vio_blk_client_cb *cb, void *opaque);
 
 /* Publish what was submitted on q (once per burst); kicks the device if it wants. */
-void vio_blk_client_kick(struct vio_blk_client *c, unsigned q);
+VIO_API void vio_blk_client_kick(struct vio_blk_client *c, unsigned q);
 
 /* Reap q's completions and run their callbacks. Count, or -EIO if the queue broke. */
-int vio_blk_client_poll(struct vio_blk_client *c, unsigned q);
+VIO_API int vio_blk_client_poll(struct vio_blk_client *c, unsigned q);
 
-unsigned vio_blk_client_inflight(const struct vio_blk_client *c, unsigned q);
+VIO_API unsigned vio_blk_client_inflight(const struct vio_blk_client *c, unsigned q);
 
 /*
  * Synchronous: submit, kick, then poll until done. Between polls it calls
@@ -79,7 +80,7 @@ unsigned vio_blk_client_inflight(const struct vio_blk_client *c, unsigned q);
  * (VIRTIO_BLK_S_*), -ETIMEDOUT after timeout_ms (the request is abandoned:
  * its completion is dropped), or a submit error. *len gets the used length.
  */
-int vio_blk_client_sync(struct vio_blk_client *c, unsigned q, const struct vio_blk_client_req *r,
+VIO_API int vio_blk_client_sync(struct vio_blk_client *c, unsigned q, const struct vio_blk_client_req *r,
 			int (*progress)(void *opaque), void *progress_opaque, unsigned timeout_ms,
 			uint32_t *len);
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vio/export.h"
 #include "vio/mem.h"
 #include "vio/vdev.h"
 #include "vio/virtq.h"
@@ -64,6 +65,7 @@ struct vio_vhu_backend_hooks {
 
 struct vio_vhu_backend_opts {
 	const char *socket_path;
+	const char *name;      /* owner of this backend's log lines (NULL: socket_path) */
 	bool client;           /* connect to a listening front-end instead of listening */
 	struct vio_vdev vdev;  /* the device served; must outlive the backend */
 	struct vio_vhu_backend_hooks hooks;
@@ -79,17 +81,17 @@ struct vio_vhu_backend_opts {
  * socket file there is removed first); client mode tries to connect at the
  * first dispatch. 0, or negative errno (-EINVAL for bad options).
  */
-int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_backend **out);
+VIO_API int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_backend **out);
 
 /* Drop any front-end (queues stopped through the hooks), close the socket, remove its file. */
-void vio_vhu_backend_free(struct vio_vhu_backend *b);
+VIO_API void vio_vhu_backend_free(struct vio_vhu_backend *b);
 
 /*
  * The fd to wait on for readability: the connection while a front-end is
  * connected, else the listening socket (server) or a reconnect timer
  * (client). It changes across dispatch calls: ask again after each.
  */
-int vio_vhu_backend_fd(const struct vio_vhu_backend *b);
+VIO_API int vio_vhu_backend_fd(const struct vio_vhu_backend *b);
 
 /*
  * Handle the fd being readable: accept a front-end, or handle one message,
@@ -97,21 +99,21 @@ int vio_vhu_backend_fd(const struct vio_vhu_backend *b);
  * dropped and the backend made ready for the next: that is not an error.
  * Returns 0, or a negative errno only when the backend itself cannot go on.
  */
-int vio_vhu_backend_dispatch(struct vio_vhu_backend *b);
+VIO_API int vio_vhu_backend_dispatch(struct vio_vhu_backend *b);
 
 /* Wait up to timeout_ms (-1: forever) for the fd, then dispatch. 0 on timeout too. */
-int vio_vhu_backend_run_once(struct vio_vhu_backend *b, int timeout_ms);
+VIO_API int vio_vhu_backend_run_once(struct vio_vhu_backend *b, int timeout_ms);
 
-bool vio_vhu_backend_connected(const struct vio_vhu_backend *b);
+VIO_API bool vio_vhu_backend_connected(const struct vio_vhu_backend *b);
 
 /* Drop the current front-end, if any (stops its queues through the hooks). */
-void vio_vhu_backend_disconnect(struct vio_vhu_backend *b);
+VIO_API void vio_vhu_backend_disconnect(struct vio_vhu_backend *b);
 
 /* Device status as the front-end sees it (NEEDS_RESET included). */
-uint8_t vio_vhu_backend_status(struct vio_vhu_backend *b);
+VIO_API uint8_t vio_vhu_backend_status(struct vio_vhu_backend *b);
 
 /* Number of queues running now (started and handed to the application). */
-unsigned vio_vhu_backend_running_queues(const struct vio_vhu_backend *b);
+VIO_API unsigned vio_vhu_backend_running_queues(const struct vio_vhu_backend *b);
 
 /* ----------------------------------------------------------------- frontend */
 
@@ -119,6 +121,7 @@ struct vio_vhu_frontend;
 
 struct vio_vhu_frontend_opts {
 	const char *socket_path;
+	const char *name;       /* owner of this frontend's log lines (NULL: socket_path) */
 	uint64_t mem_size;      /* shared guest memory, bytes (rings + data buffers) */
 	uint64_t features;      /* virtio features wanted; VIRTIO_F_VERSION_1 is always asked */
 	unsigned nqueues;       /* 1..VIO_VHU_MAX_QUEUES */
@@ -134,41 +137,41 @@ struct vio_vhu_frontend_opts {
  * (-ENOTSUP: the backend lacks VERSION_1 or has too few queues).
  * Not thread-safe; each queue's drv ctx may then be used by one thread.
  */
-int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_vhu_frontend **out);
+VIO_API int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_vhu_frontend **out);
 
 /* Negotiated virtio features (without VHOST_USER_F_PROTOCOL_FEATURES). */
-uint64_t vio_vhu_frontend_features(const struct vio_vhu_frontend *f);
-uint64_t vio_vhu_frontend_protocol_features(const struct vio_vhu_frontend *f);
-unsigned vio_vhu_frontend_nqueues(const struct vio_vhu_frontend *f);
+VIO_API uint64_t vio_vhu_frontend_features(const struct vio_vhu_frontend *f);
+VIO_API uint64_t vio_vhu_frontend_protocol_features(const struct vio_vhu_frontend *f);
+VIO_API unsigned vio_vhu_frontend_nqueues(const struct vio_vhu_frontend *f);
 
 /* Queue q's driver-side context (kick writes the kick eventfd), or NULL. */
-const struct vio_drv_ctx *vio_vhu_frontend_queue(struct vio_vhu_frontend *f, unsigned q);
+VIO_API const struct vio_drv_ctx *vio_vhu_frontend_queue(struct vio_vhu_frontend *f, unsigned q);
 
 /* The shared memory map (one region at guest address 0). */
-const struct vio_mem *vio_vhu_frontend_mem(const struct vio_vhu_frontend *f);
+VIO_API const struct vio_mem *vio_vhu_frontend_mem(const struct vio_vhu_frontend *f);
 
 /* Bump-allocate shared memory for data buffers (align: power of two); NULL when full. */
-void *vio_vhu_frontend_alloc(struct vio_vhu_frontend *f, size_t size, size_t align);
+VIO_API void *vio_vhu_frontend_alloc(struct vio_vhu_frontend *f, size_t size, size_t align);
 
 /* Config space (needs PROTOCOL_F_CONFIG): -ENOTSUP without it, -EIO if the backend refuses. */
-int vio_vhu_frontend_get_config(struct vio_vhu_frontend *f, uint32_t off, void *buf, uint32_t len);
-int vio_vhu_frontend_set_config(struct vio_vhu_frontend *f, uint32_t off, const void *buf,
+VIO_API int vio_vhu_frontend_get_config(struct vio_vhu_frontend *f, uint32_t off, void *buf, uint32_t len);
+VIO_API int vio_vhu_frontend_set_config(struct vio_vhu_frontend *f, uint32_t off, const void *buf,
 				uint32_t len);
 
 /* Device status (needs PROTOCOL_F_STATUS). */
-int vio_vhu_frontend_get_status(struct vio_vhu_frontend *f, uint8_t *status);
-int vio_vhu_frontend_set_status(struct vio_vhu_frontend *f, uint8_t status);
+VIO_API int vio_vhu_frontend_get_status(struct vio_vhu_frontend *f, uint8_t *status);
+VIO_API int vio_vhu_frontend_set_status(struct vio_vhu_frontend *f, uint8_t status);
 
 /* Stop queue q in the backend (GET_VRING_BASE) and return its ring position. */
-int vio_vhu_frontend_stop_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t *base);
+VIO_API int vio_vhu_frontend_stop_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t *base);
 
 /* Start queue q again from ring position base (after stop_queue). */
-int vio_vhu_frontend_start_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t base);
+VIO_API int vio_vhu_frontend_start_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t base);
 
 /* Clean disconnect: stop every running queue, then close the socket. Memory stays mapped. */
-int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f);
+VIO_API int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f);
 
 /* Close the socket (if still open), unmap the memory, close every fd, free. NULL is fine. */
-void vio_vhu_frontend_close(struct vio_vhu_frontend *f);
+VIO_API void vio_vhu_frontend_close(struct vio_vhu_frontend *f);
 
 #endif

@@ -15,6 +15,9 @@
 #error "vio assumes a little-endian host (virtio 1.x rings are little-endian)"
 #endif
 
+/* A feature bit as a mask: VIO_BIT(VIRTIO_F_VERSION_1). */
+#define VIO_BIT(n) (1ull << (n))
+
 /* Device status (spec 2.1). */
 #define VIRTIO_CONFIG_S_ACKNOWLEDGE 1
 #define VIRTIO_CONFIG_S_DRIVER 2

@@ -7,13 +7,15 @@
  * the one thread that polls it.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blk_engine.h"
 #include "core/log.h"
 #include "vio/blk.h"
-#include "vio/device.h"
+#include "vio/virtio_spec.h"
 
 #define BLK_BURST 32
 #define BLK_IOV_CAP (VIO_BLK_SEG_MAX + 2) /* data segments + header + status */
@@ -29,6 +31,7 @@ struct blk_req {
 };
 
 struct blk_queue {
+	char name[VIO_BLK_NAME_MAX + 16]; /* "<device> q<N>": owner of its log lines */
 	bool started;
 	bool logged; /* the data path logs a misbehaving driver once per queue */
 	struct vio_vq_ctx ctx;
@@ -44,6 +47,7 @@ struct blk_queue {
 };
 
 struct vio_blk {
+	char name[VIO_BLK_NAME_MAX];
 	struct blk_engine *eng;
 	struct virtio_blk_config cfg;
 	uint64_t capacity; /* sectors */
@@ -53,6 +57,8 @@ struct vio_blk {
 	unsigned nqueues;
 	struct blk_queue queues[];
 };
+
+_Static_assert(offsetof(struct blk_queue, name) == 0, "queue_start keeps the name by skipping it");
 
 /* ---- helpers over iovec lists ---- */
 
@@ -115,7 +121,7 @@ static void blk_log_once(struct blk_queue *bq, unsigned q, const char *what)
 	if (bq->logged)
 		return;
 	bq->logged = true;
-	vio_warn("blk: queue %u: %s (further errors on this queue not logged)", q, what);
+	vio_warn(bq->name, "%s (further errors on this queue not logged)", what);
 }
 
 static void req_done(struct blk_queue *bq, struct blk_req *req, uint8_t status, uint32_t wlen)
@@ -400,7 +406,8 @@ static int blk_queue_start(void *dev, unsigned q, const struct vio_vq_ctx *ctx, 
 	bq = &blk->queues[q];
 	if (bq->started)
 		return -EBUSY;
-	memset(bq, 0, sizeof(*bq));
+	/* Everything but the name, set once in vio_blk_new. */
+	memset((char *)bq + sizeof(bq->name), 0, sizeof(*bq) - sizeof(bq->name));
 	rc = blk->eng->ops->queue_open(blk->eng, BLK_MAX_SLOTS, &bq->eq, &depth);
 	if (rc)
 		return rc;
@@ -489,7 +496,7 @@ static void blk_queue_stop(void *dev, unsigned q)
 			continue;
 		if (got < 0) {
 			/* The kernel may still write into guest memory: keep the slots. */
-			vio_err("blk: queue %u: waiting for %u requests: %s", q, bq->inflight,
+			vio_err(bq->name, "waiting for %u requests: %s", bq->inflight,
 				strerror(-got));
 			bq->started = false;
 			return;
@@ -575,7 +582,16 @@ int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out)
 		return -ENOMEM;
 	}
 	blk->eng = eng;
+	snprintf(blk->name, sizeof(blk->name), "%s", opts->name && *opts->name ? opts->name :
+		 opts->file ? opts->file : "blk");
+	eng->owner = blk->name;
 	blk->nqueues = nq;
+	for (unsigned q = 0; q < nq; q++) {
+		char qname[sizeof(blk->queues[q].name)];
+
+		snprintf(qname, sizeof(qname), "%.*s q%u", VIO_BLK_NAME_MAX - 1, blk->name, q);
+		memcpy(blk->queues[q].name, qname, sizeof(qname));
+	}
 	blk->readonly = opts->readonly;
 	blk->capacity = eng->size >> SECTOR_SHIFT;
 	strncpy(blk->serial, serial, sizeof(blk->serial));

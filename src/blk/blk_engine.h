@@ -55,6 +55,7 @@ struct blk_engine_ops {
 /* What every engine exposes to the device. */
 struct blk_engine {
 	const struct blk_engine_ops *ops;
+	const char *owner;      /* the device's name, for log lines (set by the device) */
 	uint64_t size;          /* bytes, a multiple of 512 */
 	uint32_t lbs;           /* logical block size (512 or the device's) */
 	uint32_t pbs;           /* physical block size, >= lbs */

@@ -191,7 +191,7 @@ static void uring_commit(struct blk_engine_queue *q)
 	/* Unsubmitted SQEs stay in the ring; the next commit tries again. */
 	if (rc < 0 && !uq->submit_err_logged) {
 		uq->submit_err_logged = true;
-		vio_warn("blk: io_uring_submit: %s", strerror(-rc));
+		vio_warn(uq->ue->e.owner, "io_uring_submit: %s", strerror(-rc));
 	}
 }
 

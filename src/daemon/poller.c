@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "dlog.h"
 #include "poller.h"
 
 #define POLLER_MAX_QUEUES 256
@@ -66,7 +66,7 @@ static void drain_fd(int fd)
 	uint64_t v;
 
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		vio_dbg("poller: eventfd read: %s", strerror(errno));
+		dlog(VIO_LOG_DEBUG, "poller", "eventfd read: %s", strerror(errno));
 }
 
 static int watch(struct poller_thread *t, int fd, int op)
@@ -150,9 +150,9 @@ static unsigned poll_all(struct poller_thread *t)
 		if (r > 0) {
 			work += r;
 		} else if (r < 0) {
-			/* The driver broke the queue: the transport already flagged the device. */
-			vio_err("%s: queue %u stopped: %s", s->pq.name ? s->pq.name : "device", s->pq.q,
-				strerror(-r));
+			/* The queue logged its fault once, by name; the transport flags the device. */
+			dlog(VIO_LOG_DEBUG, s->pq.name ? s->pq.name : "device",
+			     "no longer polled: %s", strerror(-r));
 			s->broken = true;
 		}
 	}
@@ -230,7 +230,7 @@ static int thread_command(struct vio_poller *p, struct poller_thread *t, int cmd
 		t->cmd_pq = *pq;
 	atomic_store_explicit(&t->cmd_pending, true, memory_order_release);
 	if (write(t->cmd_fd, &one, sizeof(one)) != sizeof(one))
-		vio_warn("poller: wake-up write failed: %s", strerror(errno));
+		dlog(VIO_LOG_WARN, "poller", "wake-up write failed: %s", strerror(errno));
 	while (t->cmd != CMD_NONE)
 		pthread_cond_wait(&p->done, &p->lock);
 	ret = t->cmd_result;

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "blk_spec.h"
+#include "dlog.h"
+#include "util/parse_num.h"
 #include "poller.h"
 #include "vio/blk.h"
 #include "vio/log.h"
@@ -42,21 +44,8 @@ struct viod_opts {
 	enum vio_log_level log_level;
 };
 
-static enum vio_log_level log_level = VIO_LOG_INFO;
-
 /* viod's own operator lines; errors always print. */
-static void __attribute__((format(printf, 2, 3))) say(enum vio_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (level > log_level)
-		return;
-	va_start(ap, fmt);
-	fputs("viod: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
+#define say(level, ...) dlog(level, NULL, __VA_ARGS__)
 
 static void usage(FILE *out)
 {
@@ -92,21 +81,6 @@ static void usage(FILE *out)
 		BLK_SPEC_MAX_QUEUES);
 }
 
-static int parse_uint(const char *opt, const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "viod: %s '%s': expected a number from %u to %u\n", opt, s, min, max);
-		return -EINVAL;
-	}
-	*out = (unsigned)v;
-	return 0;
-}
-
 /* 0: run; 1: exit 0 (help/version); -EINVAL: usage error (already reported). */
 static int parse_args(int argc, char **argv, struct viod_opts *o)
 {
@@ -134,11 +108,11 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 			o->ndev++;
 			break;
 		case 't':
-			if (parse_uint("--threads", optarg, 1, 64, &o->threads))
+			if (parse_uint_arg("viod", "--threads", optarg, 1, 64, &o->threads))
 				return -EINVAL;
 			break;
 		case 'p':
-			if (parse_uint("--poll-us", optarg, 0, 1000000, &o->poll_us))
+			if (parse_uint_arg("viod", "--poll-us", optarg, 0, 1000000, &o->poll_us))
 				return -EINVAL;
 			break;
 		case 'v':
@@ -188,7 +162,7 @@ static int hook_start_queue(void *opaque, unsigned q, struct vio_virtq *vq, int 
 	};
 	char name[sizeof(s->queue_names[q])];
 
-	snprintf(name, sizeof(name), "%s queue %u", s->spec.sock, q);
+	snprintf(name, sizeof(name), "%s q%u", s->spec.sock, q);
 	memcpy(s->queue_names[q], name, sizeof(name));
 	return vio_poller_add(s->poller, &pq);
 }
@@ -204,17 +178,7 @@ static void hook_connection(void *opaque, bool connected)
 {
 	struct served_blk *s = opaque;
 
-	say(VIO_LOG_INFO, "%s: front-end %s", s->spec.sock,
-	    connected ? "connected" : "disconnected");
-}
-
-static void hook_queue_fault(void *opaque, unsigned q, enum vio_virtq_fault why)
-{
-	struct served_blk *s = opaque;
-
-	/* The queue already logged the reason once; this is the operator's line. */
-	fprintf(stderr, "viod: %s: queue %u stopped: the driver broke the ring (fault %d); "
-		"the device now reports NEEDS_RESET\n", s->spec.sock, q, (int)why);
+	dlog(VIO_LOG_INFO, s->spec.sock, "front-end %s", connected ? "connected" : "disconnected");
 }
 
 /* ---- devices ---- */
@@ -242,7 +206,7 @@ static int serve_blk(struct served_blk *s, struct vio_poller *poller)
 	struct vio_vhu_backend_opts vo = {
 		.socket_path = sp->sock, .client = sp->client,
 		.hooks = {.start_queue = hook_start_queue, .stop_queue = hook_stop_queue,
-			  .connection = hook_connection, .queue_fault = hook_queue_fault},
+			  .connection = hook_connection},
 		.hooks_opaque = s,
 	};
 	char what[4400];
@@ -352,8 +316,7 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &o);
 	if (r)
 		return r > 0 ? 0 : 2;
-	log_level = o.log_level;
-	vio_log_set(vio_log_stderr, NULL, o.log_level);
+	vio_log_set(vio_log_stderr, "viod", o.log_level);
 	sfd = signal_fd();
 	if (sfd < 0) {
 		fprintf(stderr, "viod: signalfd: %s\n", strerror(-sfd));
@@ -375,7 +338,8 @@ int main(int argc, char **argv)
 out:
 	while (served)
 		unserve_blk(&devs[--served]);
-	vio_poller_free(poller);
+	if (poller)
+		vio_poller_free(poller);
 	close(sfd);
 	return r ? 1 : 0;
 }

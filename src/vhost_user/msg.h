@@ -135,9 +135,9 @@ enum vio_vhu_reply {
 	X(SET_VRING_ADDR, 9, VHU_SZ_ADDR, 0, 0, VIO_VHU_REPLY_ACK, set_vring_addr)                 \
 	X(SET_VRING_BASE, 10, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_base)               \
 	X(GET_VRING_BASE, 11, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_STATE, get_vring_base)             \
-	X(SET_VRING_KICK, 12, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_kick)                 \
-	X(SET_VRING_CALL, 13, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_call)                 \
-	X(SET_VRING_ERR, 14, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_err)                   \
+	X(SET_VRING_KICK, 12, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_fd)                 \
+	X(SET_VRING_CALL, 13, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_fd)                 \
+	X(SET_VRING_ERR, 14, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_fd)                   \
 	X(GET_PROTOCOL_FEATURES, 15, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_protocol_features)  \
 	X(SET_PROTOCOL_FEATURES, 16, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, set_protocol_features)   \
 	X(GET_QUEUE_NUM, 17, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_queue_num)                  \
@@ -205,6 +205,7 @@ const char *vio_vhu_req_name(uint32_t request);
  * Receive one front-end request from fd (blocking; a SO_RCVTIMEO on fd
  * bounds a peer stalling mid-message). On success the header, payload and
  * fds (close-on-exec, owned by the caller: vio_vhu_msg_close_fds) are in m.
+ * Rejections are logged under owner (the connection's name).
  * Returns:
  *   0        a valid known request
  *   -ENOMSG  an unknown request (header in m): payload consumed, fds
@@ -214,14 +215,15 @@ const char *vio_vhu_req_name(uint32_t request);
  *   -ECONNRESET the peer closed (cleanly before a header, or mid-message)
  *   other negative errno from the socket
  */
-int vio_vhu_msg_recv(int fd, struct vio_vhu_msg *m);
+int vio_vhu_msg_recv(int fd, struct vio_vhu_msg *m, const char *owner);
 
 /*
  * Receive the reply to `request` (front-end side): REPLY bit set, same
  * request, size right for its reply kind (or a u64 ack when ack is true),
  * no fds. Same error codes as vio_vhu_msg_recv.
  */
-int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_msg *m);
+int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_msg *m,
+			   const char *owner);
 
 /* Send m (header, size bytes of payload, nfds fds); version bits are set here. */
 int vio_vhu_msg_send(int fd, struct vio_vhu_msg *m);

@@ -69,7 +69,7 @@ static int remove_stale(const char *path)
 		return fd;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
-	vio_info("vhost-user: removed stale socket %s", path);
+	vio_info(path, "removed a stale socket file");
 	return 0;
 }
 

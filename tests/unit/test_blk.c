@@ -23,7 +23,7 @@
 #include "test_util.h"
 #include "vio/blk.h"
 #include "vio/blk_client.h"
-#include "vio/device.h"
+#include "core/device.h"
 #include "vq_harness.h"
 
 #define NQ_MAX 4

@@ -32,6 +32,8 @@
 #include "daemon/poller.h"
 #include "vhost_user/msg.h"
 #include "vhost_user/socket.h"
+#include "core/mem_internal.h"
+#include "core/virtq_internal.h"
 #include "vio/vio.h"
 
 #define DISK (16u << 20)
@@ -1210,7 +1212,7 @@ static void raw_open(struct raw_fe *r, struct srv *s, bool with_fds)
 	raw_send(r, &m);
 	m = (struct vio_vhu_msg){ .request = VHOST_USER_GET_FEATURES };
 	raw_send(r, &m);
-	assert_int_equal(vio_vhu_msg_recv_reply(r->sock, VHOST_USER_GET_FEATURES, false, &m), 0);
+	assert_int_equal(vio_vhu_msg_recv_reply(r->sock, VHOST_USER_GET_FEATURES, false, &m, "test"), 0);
 	assert_int_equal(m.p.u64 & f, f);
 	m = (struct vio_vhu_msg){ .request = VHOST_USER_SET_FEATURES, .size = 8 };
 	m.p.u64 = f;
@@ -1223,8 +1225,7 @@ static void raw_open(struct raw_fe *r, struct srv *s, bool with_fds)
 	assert_true(r->mem != MAP_FAILED);
 	vio_mem_init(&r->map);
 	assert_int_equal(vio_mem_add(&r->map, &(struct vio_mem_region){
-						.gpa = 0, .size = RAW_MEM, .host = r->mem,
-						.uaddr = (uintptr_t)r->mem }), 0);
+						.gpa = 0, .size = RAW_MEM, .host = r->mem }), 0);
 	assert_int_equal(vio_virtq_driver_init(&r->vq, f, RAW_QSIZE, 0, r->mem, 0, area, &a), 0);
 	m = (struct vio_vhu_msg){ .request = VHOST_USER_SET_MEM_TABLE,
 				  .size = VIO_VHU_MEM_HDR_SIZE + sizeof(struct vio_vhu_mem_region) };
@@ -1252,7 +1253,7 @@ static void raw_open(struct raw_fe *r, struct srv *s, bool with_fds)
 	/* A round trip: the backend has applied all of the above. */
 	m = (struct vio_vhu_msg){ .request = VHOST_USER_GET_QUEUE_NUM };
 	raw_send(r, &m);
-	assert_int_equal(vio_vhu_msg_recv_reply(r->sock, VHOST_USER_GET_QUEUE_NUM, false, &m), 0);
+	assert_int_equal(vio_vhu_msg_recv_reply(r->sock, VHOST_USER_GET_QUEUE_NUM, false, &m, "test"), 0);
 	assert_int_equal(srv_snap(s).running, 1);
 	assert_int_equal(atomic_load(&s->polled), 1);
 }

@@ -28,6 +28,8 @@
 #include "test_util.h"
 #include "vhost_user/msg.h"
 #include "vhost_user/socket.h"
+#include "core/mem_internal.h"
+#include "core/virtq_internal.h"
 #include "vio/vio.h"
 
 #define NQ 2
@@ -521,7 +523,7 @@ static uint64_t raw_get_u64(int fd, uint32_t req)
 	struct vio_vhu_msg m;
 
 	assert_int_equal(raw_send(fd, req, 0, NULL, 0, -1), 0);
-	assert_int_equal(vio_vhu_msg_recv_reply(fd, req, false, &m), 0);
+	assert_int_equal(vio_vhu_msg_recv_reply(fd, req, false, &m, "test"), 0);
 	return m.p.u64;
 }
 
@@ -531,7 +533,7 @@ static uint64_t raw_acked(int fd, uint32_t req, const void *p, uint32_t size, in
 	struct vio_vhu_msg m;
 
 	assert_int_equal(raw_send(fd, req, VHOST_USER_NEED_REPLY_MASK, p, size, mfd), 0);
-	assert_int_equal(vio_vhu_msg_recv_reply(fd, req, true, &m), 0);
+	assert_int_equal(vio_vhu_msg_recv_reply(fd, req, true, &m, "test"), 0);
 	return m.p.u64;
 }
 
@@ -694,7 +696,7 @@ static void test_backend_refusals(void **state)
 	/* GET_VRING_BASE for a queue that does not exist: no answer possible, dropped */
 	s.index = 9;
 	assert_int_equal(raw_send(fd, VHOST_USER_GET_VRING_BASE, 0, &s, 8, -1), 0);
-	assert_int_equal(vio_vhu_msg_recv_reply(fd, VHOST_USER_GET_VRING_BASE, false, &m),
+	assert_int_equal(vio_vhu_msg_recv_reply(fd, VHOST_USER_GET_VRING_BASE, false, &m, "test"),
 			 -ECONNRESET);
 	close(fd);
 	wait_connected(a, 0);
@@ -738,7 +740,7 @@ static void test_client_mode(void **state)
 
 			uint32_t req = VHOST_USER_GET_QUEUE_NUM;
 
-			assert_int_equal(vio_vhu_msg_recv_reply(cfd, req, false, &m), 0);
+			assert_int_equal(vio_vhu_msg_recv_reply(cfd, req, false, &m, "test"), 0);
 			assert_int_equal(m.p.u64, NQ);
 		}
 		close(cfd);
