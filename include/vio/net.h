@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file net.h
  * virtio-net (virtio 1.2, 5.1): the spec's constants and wire structures,
  * and vio's network side: a built-in learning switch whose ports are
  * virtio-net devices (struct vio_net, a struct vio_vdev served by any
@@ -21,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vio/export.h"
 #include "vio/vdev.h"
 
 #define VIRTIO_ID_NET 1
@@ -146,7 +148,7 @@ struct vio_net_port_stats {
 	uint64_t drops[VIO_NET_DROP_COUNT];
 };
 
-const char *vio_net_drop_str(enum vio_net_drop why);
+VIO_API const char *vio_net_drop_str(enum vio_net_drop why);
 
 struct vio_switch_opts {
 	unsigned aging_s; /* a learned address is forgotten after this many idle seconds (0: 300) */
@@ -154,19 +156,19 @@ struct vio_switch_opts {
 
 struct vio_switch;
 
-int vio_switch_new(const struct vio_switch_opts *o, struct vio_switch **out);
+VIO_API int vio_switch_new(const struct vio_switch_opts *o, struct vio_switch **out);
 
-/* Every port must have been freed. NULL is fine. */
-void vio_switch_free(struct vio_switch *sw);
+/** Every port must have been freed. NULL is fine. */
+VIO_API void vio_switch_free(struct vio_switch *sw);
 
-/* Ports ever added (their index is their id); a freed port's slot reads as unused. */
-unsigned vio_switch_nports(const struct vio_switch *sw);
+/** Ports ever added (their index is their id); a freed port's slot reads as unused. */
+VIO_API unsigned vio_switch_nports(const struct vio_switch *sw);
 
-/*
+/**
  * Counters of port id, from any thread (each value is read atomically; the
  * set is not a snapshot). -ENOENT for an unused slot. name may be NULL.
  */
-int vio_switch_port_stats(const struct vio_switch *sw, unsigned port,
+VIO_API int vio_switch_port_stats(const struct vio_switch *sw, unsigned port,
 			  struct vio_net_port_stats *st, char *name, size_t name_len);
 
 /* ---- virtio-net devices ---- */
@@ -181,33 +183,33 @@ struct vio_net_opts {
 
 struct vio_net;
 
-/*
+/**
  * A virtio-net device with queue_pairs RX/TX pairs and a control queue,
  * added to o->sw as a new port. Control thread. 0, -EINVAL, -ENOSPC (the
  * switch is full), -ENOMEM.
  */
-int vio_net_new(const struct vio_net_opts *o, struct vio_net **out);
+VIO_API int vio_net_new(const struct vio_net_opts *o, struct vio_net **out);
 
-/* The device as transports and pollers see it; valid until vio_net_free. */
-struct vio_vdev vio_net_vdev(struct vio_net *net);
+/** The device as transports and pollers see it; valid until vio_net_free. */
+VIO_API struct vio_vdev vio_net_vdev(struct vio_net *net);
 
-/* Its port id in the switch. */
-unsigned vio_net_port(const struct vio_net *net);
+/** Its port id in the switch. */
+VIO_API unsigned vio_net_port(const struct vio_net *net);
 
-/*
+/**
  * Link state reported in the config status and obeyed by the switch (a
  * down port neither sends nor receives). Up at creation. Any thread.
  */
-void vio_net_set_link(struct vio_net *net, bool up);
+VIO_API void vio_net_set_link(struct vio_net *net, bool up);
 
-/* Leave the switch and free. Every queue must have been stopped. NULL is fine. */
-void vio_net_free(struct vio_net *net);
+/** Leave the switch and free. Every queue must have been stopped. NULL is fine. */
+VIO_API void vio_net_free(struct vio_net *net);
 
 /* ---- tap devices ---- */
 
 struct vio_tap;
 
-/*
+/**
  * Open (or create) the tap interface ifname with a virtio-net header and
  * checksum/TSO offloads, and add it to sw as a port. Its vdev has one
  * pseudo-queue (0) with no virtqueue: queue_poll reads frames from the tap
@@ -215,10 +217,10 @@ struct vio_tap;
  * wait: a poller must wait on it, never read it). The interface's admin
  * state is left to the caller (ip link set up). Control thread.
  */
-int vio_tap_new(struct vio_switch *sw, const char *ifname, struct vio_tap **out);
-struct vio_vdev vio_tap_vdev(struct vio_tap *t);
-unsigned vio_tap_port(const struct vio_tap *t);
-/* The pseudo-queue must be detached (not polled). NULL is fine. */
-void vio_tap_free(struct vio_tap *t);
+VIO_API int vio_tap_new(struct vio_switch *sw, const char *ifname, struct vio_tap **out);
+VIO_API struct vio_vdev vio_tap_vdev(struct vio_tap *t);
+VIO_API unsigned vio_tap_port(const struct vio_tap *t);
+/** The pseudo-queue must be detached (not polled). NULL is fine. */
+VIO_API void vio_tap_free(struct vio_tap *t);
 
 #endif

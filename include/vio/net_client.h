@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file net_client.h
  * Driver side of virtio-net: sends and receives bursts of Ethernet frames
  * on one or more queue pairs (struct vio_drv_ctx: whatever connects them
  * to a device, the vhost-user frontend or an in-process pair), mergeable
@@ -19,6 +20,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "vio/export.h"
 #include "vio/net.h"
 #include "vio/vdev.h"
 
@@ -69,50 +71,50 @@ struct vio_net_client_stats {
 
 struct vio_net_client;
 
-/* Shared-memory bytes the client needs for these options (queues at their current free count). */
-size_t vio_net_client_area_size(const struct vio_net_client_opts *o);
+/** Shared-memory bytes the client needs for these options (queues at their current free count). */
+VIO_API size_t vio_net_client_area_size(const struct vio_net_client_opts *o);
 
-/*
+/**
  * Lay the buffers out in area (host pointer inside each queue's mem, at
  * least area_size bytes) and post every receive buffer. The queues must be
  * initialised and empty. Interrupts are left off (the client polls; see
  * vio_net_client_wait). 0, -EINVAL, -EFAULT (area outside mem), -ENOMEM.
  */
-int vio_net_client_new(const struct vio_net_client_opts *o, void *area, size_t area_len,
+VIO_API int vio_net_client_new(const struct vio_net_client_opts *o, void *area, size_t area_len,
 		       struct vio_net_client **out);
 
-void vio_net_client_free(struct vio_net_client *c);
+VIO_API void vio_net_client_free(struct vio_net_client *c);
 
-/*
+/**
  * Copy up to n frames into transmit buffers of pair, publish them once and
  * kick the device if it wants. Completed buffers are reaped first. Returns
  * the frames queued (fewer when the ring is full), -EINVAL (a frame larger
  * than tx_buf_size - 12, a bad pair), -EIO (queue broken).
  */
-int vio_net_client_send(struct vio_net_client *c, unsigned pair, const struct vio_net_tx *tx,
+VIO_API int vio_net_client_send(struct vio_net_client *c, unsigned pair, const struct vio_net_tx *tx,
 			unsigned n);
 
-/* Reap pair's completed transmit buffers; how many are still in flight. */
-int vio_net_client_tx_reap(struct vio_net_client *c, unsigned pair);
+/** Reap pair's completed transmit buffers; how many are still in flight. */
+VIO_API int vio_net_client_tx_reap(struct vio_net_client *c, unsigned pair);
 
-/*
+/**
  * Give back the buffers of the previous call, then reap up to n frames from
  * pair. Returns the frames (0: none waiting), or -EIO if the queue broke.
  */
-int vio_net_client_recv(struct vio_net_client *c, unsigned pair, struct vio_net_rx *rx,
+VIO_API int vio_net_client_recv(struct vio_net_client *c, unsigned pair, struct vio_net_rx *rx,
 			unsigned n);
 
-/* Copy a received frame out: bytes copied (at most len). */
-size_t vio_net_rx_copy(const struct vio_net_rx *rx, void *dst, size_t len);
+/** Copy a received frame out: bytes copied (at most len). */
+VIO_API size_t vio_net_rx_copy(const struct vio_net_rx *rx, void *dst, size_t len);
 
-/*
+/**
  * Sleep until pair's receive queue has used buffers or timeout_ms passes
  * (on the queue's call fd; without one, a 100 us nap). 1: buffers wait,
  * 0: timeout.
  */
-int vio_net_client_wait(struct vio_net_client *c, unsigned pair, int timeout_ms);
+VIO_API int vio_net_client_wait(struct vio_net_client *c, unsigned pair, int timeout_ms);
 
-/*
+/**
  * Run one control command: class, command, len bytes of data; the device
  * writes the ack. Between polls it calls progress(opaque) if given
  * (in-process tests run the device there), else sleeps on the control
@@ -120,23 +122,23 @@ int vio_net_client_wait(struct vio_net_client *c, unsigned pair, int timeout_ms)
  * -ENOTSUP (no control queue), -EINVAL (data over 4 KiB), -ETIMEDOUT,
  * -EIO (the device returned no ack, or the queue broke).
  */
-int vio_net_client_ctrl(struct vio_net_client *c, uint8_t cls, uint8_t cmd, const void *data,
+VIO_API int vio_net_client_ctrl(struct vio_net_client *c, uint8_t cls, uint8_t cmd, const void *data,
 			size_t len, int (*progress)(void *opaque), void *opaque,
 			unsigned timeout_ms);
 
-/*
+/**
  * Post exactly these iovecs (readable iov[0, nout), then writable) on
  * device queue index q (2p: receive, 2p + 1: transmit of pair p, 2 * pairs:
  * the control queue): for tests
  * that need misshaped chains. No header is added; the iovecs must lie in
  * shared memory. Completions are counted in raw_done, never returned.
  */
-int vio_net_client_post_raw(struct vio_net_client *c, unsigned q, const struct iovec *iov,
+VIO_API int vio_net_client_post_raw(struct vio_net_client *c, unsigned q, const struct iovec *iov,
 			    unsigned nout, unsigned nin);
 
 /* Bytes of shared memory for the caller's own raw chains (inside the client's area). */
-void *vio_net_client_scratch(struct vio_net_client *c, size_t *len);
+VIO_API void *vio_net_client_scratch(struct vio_net_client *c, size_t *len);
 
-void vio_net_client_stats(const struct vio_net_client *c, struct vio_net_client_stats *st);
+VIO_API void vio_net_client_stats(const struct vio_net_client *c, struct vio_net_client_stats *st);
 
 #endif

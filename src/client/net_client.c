@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vio/device.h"
 #include "vio/net_client.h"
 
 #define HDR 12u

@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Feature negotiation, the device status state machine and config space
- * (virtio spec 2.1, 2.2, 2.5, 3.1.1). Knows nothing of queues or transports;
+ * Feature negotiation and the device status state machine (virtio spec 2.1,
+ * 2.2, 3.1.1). Knows nothing of queues, config space or transports;
  * refuses any status write that the spec's initialization order forbids.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "vio/device.h"
+#include "device.h"
 
-void vio_device_init(struct vio_device *d, uint64_t offered, void *config, uint32_t config_len)
+void vio_device_init(struct vio_device *d, uint64_t offered)
 {
 	memset(d, 0, sizeof(*d));
 	d->offered = offered;
-	d->config = config;
-	d->config_len = config_len;
 }
 
 void vio_device_reset(struct vio_device *d)
@@ -90,32 +88,4 @@ bool vio_device_has(const struct vio_device *d, unsigned bit)
 void vio_device_set_needs_reset(struct vio_device *d)
 {
 	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-}
-
-static bool config_range_ok(const struct vio_device *d, uint32_t off, uint32_t len)
-{
-	return off <= d->config_len && len <= d->config_len - off;
-}
-
-int vio_device_config_read(const struct vio_device *d, uint32_t off, void *buf, uint32_t len)
-{
-	if (!config_range_ok(d, off, len))
-		return -EINVAL;
-	if (len)
-		memcpy(buf, d->config + off, len);
-	return 0;
-}
-
-int vio_device_config_write(struct vio_device *d, uint32_t off, const void *buf, uint32_t len)
-{
-	if (!config_range_ok(d, off, len))
-		return -EINVAL;
-	if (len)
-		memcpy(d->config + off, buf, len);
-	return 0;
-}
-
-void vio_device_config_changed(struct vio_device *d)
-{
-	d->generation++;
 }

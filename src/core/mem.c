@@ -6,13 +6,25 @@
  * range that is not wholly inside one region.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mem_internal.h"
 
-void vio_mem_init(struct vio_mem *m)
+int vio_mem_new(struct vio_mem **out)
 {
-	m->nregions = 0;
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void vio_mem_free(struct vio_mem *m)
+{
+	free(m);
+}
+
+void vio_mem_clear(struct vio_mem *m)
+{
+	vio_mem_init(m);
 }
 
 static int range_wraps(uint64_t start, uint64_t size)
@@ -22,8 +34,7 @@ static int range_wraps(uint64_t start, uint64_t size)
 
 int vio_mem_add(struct vio_mem *m, const struct vio_mem_region *r)
 {
-	if (range_wraps(r->gpa, r->size) || range_wraps((uintptr_t)r->host, r->size) ||
-	    (r->uaddr && range_wraps(r->uaddr, r->size)))
+	if (range_wraps(r->gpa, r->size) || range_wraps((uintptr_t)r->host, r->size))
 		return -EINVAL;
 	for (uint32_t i = 0; i < m->nregions; i++) {
 		const struct vio_mem_region *o = &m->regions[i];
@@ -47,23 +58,14 @@ int vio_mem_remove(struct vio_mem *m, uint64_t gpa, uint64_t size)
 	return -ENOENT;
 }
 
+unsigned vio_mem_nregions(const struct vio_mem *m)
+{
+	return m->nregions;
+}
+
 void *vio_mem_translate(const struct vio_mem *m, uint64_t gpa, uint64_t len)
 {
 	return vio_mem_translate_inl(m, gpa, len);
-}
-
-int vio_mem_uaddr_to_gpa(const struct vio_mem *m, uint64_t uaddr, uint64_t len, uint64_t *gpa)
-{
-	if (len == 0)
-		return -EFAULT;
-	for (uint32_t i = 0; i < m->nregions; i++) {
-		const struct vio_mem_region *r = &m->regions[i];
-		if (r->uaddr && vio_mem_inside(uaddr, len, r->uaddr, r->size)) {
-			*gpa = r->gpa + (uaddr - r->uaddr);
-			return 0;
-		}
-	}
-	return -EFAULT;
 }
 
 int vio_mem_host_to_gpa(const struct vio_mem *m, const void *p, uint64_t len, uint64_t *gpa)

@@ -12,6 +12,17 @@
 
 #include "vio/mem.h"
 
+struct vio_mem {
+	uint32_t nregions;
+	struct vio_mem_region regions[VIO_MEM_MAX_REGIONS];
+};
+
+/* The same as vio_mem_new for a map the caller embeds (transports, tests). */
+static inline void vio_mem_init(struct vio_mem *m)
+{
+	m->nregions = 0;
+}
+
 /* True when [addr, addr + len) lies inside [start, start + size); len > 0. */
 static inline int vio_mem_inside(uint64_t addr, uint64_t len, uint64_t start, uint64_t size)
 {

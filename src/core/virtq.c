@@ -1,16 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The layout-independent face of a virtqueue: argument checks, feature
- * decoding, the fault latch, and a one-line dispatch per call to split.c or
- * packed.c. Never touches a ring itself.
+ * The layout-independent face of a virtqueue: allocation, argument checks,
+ * the role check and the fault latch at every door, and a one-line dispatch
+ * per call to the split or packed files. Never touches a ring itself.
  */
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "virtq_internal.h"
 
 #define DISPATCH(vq, fn, ...) ((vq)->packed ? fn##_packed(__VA_ARGS__) : fn##_split(__VA_ARGS__))
+
+/*
+ * The door every data-path call passes: the right role and not broken, else
+ * the call's documented result for a misuse or for a broken queue.
+ */
+#define DOOR(vq, want_role, misuse, broken) \
+	do { \
+		if (__builtin_expect((vq)->role != (want_role), 0)) \
+			return (misuse); \
+		if (__builtin_expect(vio_virtq_faulted(vq), 0)) \
+			return (broken); \
+	} while (0)
+#define DEVICE_DOOR(vq, misuse, broken) DOOR(vq, VIO_VQ_DEVICE, misuse, broken)
+#define DRIVER_DOOR(vq, misuse, broken) DOOR(vq, VIO_VQ_DRIVER, misuse, broken)
+
+/*
+ * A queue on cache lines of its own: the driver and the device side of one
+ * ring are written by two threads on every buffer, and two queues sharing a
+ * line would make each side pay for the other's stores.
+ */
+#define VQ_ALIGN 64
+static struct vio_virtq *vq_alloc(void)
+{
+	size_t len = (sizeof(struct vio_virtq) + VQ_ALIGN - 1) & ~(size_t)(VQ_ALIGN - 1);
+
+	return aligned_alloc(VQ_ALIGN, len);
+}
 
 static bool has(uint64_t features, unsigned bit)
 {
@@ -25,6 +53,7 @@ static void set_features(struct vio_virtq *vq, uint64_t features, uint16_t size)
 	vq->event_idx = has(features, VIRTIO_F_EVENT_IDX);
 	vq->indirect = has(features, VIRTIO_F_INDIRECT_DESC);
 	vq->in_order = has(features, VIRTIO_F_IN_ORDER);
+	snprintf(vq->name, sizeof(vq->name), "virtq");
 }
 
 static bool size_ok(bool packed, uint32_t size)
@@ -53,31 +82,68 @@ int vio_virtq_device_init(struct vio_virtq *vq, uint64_t features, uint16_t size
 	if (addrs->desc % da || addrs->driver % dra || addrs->device % dva)
 		return -EINVAL;
 	set_features(vq, features, size);
+	vq->role = VIO_VQ_DEVICE;
 	vq->addrs = *addrs;
-	return vio_virtq_remap(vq, mem);
+	return DISPATCH(vq, vio_virtq_resolve, vq, mem);
+}
+
+int vio_virtq_device_new(uint64_t features, uint16_t size, const struct vio_virtq_addrs *addrs,
+			 const struct vio_mem *mem, struct vio_virtq **out)
+{
+	struct vio_virtq *vq = vq_alloc();
+	int r;
+
+	*out = NULL;
+	if (!vq)
+		return -ENOMEM;
+	r = vio_virtq_device_init(vq, features, size, addrs, mem);
+	if (r) {
+		free(vq);
+		return r;
+	}
+	*out = vq;
+	return 0;
 }
 
 int vio_virtq_remap(struct vio_virtq *vq, const struct vio_mem *mem)
 {
-	return DISPATCH(vq, vio_virtq_resolve, vq, mem);
+	int r;
+
+	if (vq->role != VIO_VQ_DEVICE)
+		return -EINVAL;
+	if (vio_virtq_faulted(vq))
+		return -EIO;
+	r = DISPATCH(vq, vio_virtq_resolve, vq, mem);
+	if (r)
+		vio_virtq_set_fault(vq, VIO_VQ_RINGS_GONE);
+	return r;
 }
 
-void vio_virtq_set_fault_handler(struct vio_virtq *vq, unsigned index, vio_virtq_fault_fn *fn,
-				 void *opaque)
+void vio_virtq_set_owner(struct vio_virtq *vq, const char *name, unsigned index,
+			 vio_virtq_fault_fn *fn, void *opaque)
 {
+	if (name)
+		snprintf(vq->name, sizeof(vq->name), "%s", name);
 	vq->index = index;
 	vq->on_fault = fn;
 	vq->fault_opaque = opaque;
 }
 
-uint32_t vio_virtq_get_base(const struct vio_virtq *vq)
+int vio_virtq_get_pos(const struct vio_virtq *vq, struct vio_virtq_pos *pos)
 {
-	return DISPATCH(vq, vio_virtq_get_base, vq);
+	if (vq->role != VIO_VQ_DEVICE)
+		return -EINVAL;
+	DISPATCH(vq, vio_virtq_get_pos, vq, pos);
+	return 0;
 }
 
-int vio_virtq_set_base(struct vio_virtq *vq, uint32_t base)
+int vio_virtq_set_pos(struct vio_virtq *vq, const struct vio_virtq_pos *pos)
 {
-	return DISPATCH(vq, vio_virtq_set_base, vq, base);
+	if (vq->role != VIO_VQ_DEVICE)
+		return -EINVAL;
+	if (vio_virtq_faulted(vq))
+		return -EIO;
+	return DISPATCH(vq, vio_virtq_set_pos, vq, pos);
 }
 
 size_t vio_virtq_driver_area_size(uint64_t features, uint16_t size, uint16_t indirect_max)
@@ -102,7 +168,7 @@ int vio_virtq_driver_init(struct vio_virtq *vq, uint64_t features, uint16_t size
 	if (area_len < vio_virtq_driver_area_size(features, size, indirect_max))
 		return -EINVAL;
 	set_features(vq, features, size);
-	vq->is_driver = true;
+	vq->role = VIO_VQ_DRIVER;
 	vq->indirect_max = vq->indirect ? indirect_max : 0;
 	rings = vio_virtq_area_size(packed, size);
 	memset(area, 0, vio_virtq_driver_area_size(features, size, indirect_max));
@@ -119,92 +185,155 @@ int vio_virtq_driver_init(struct vio_virtq *vq, uint64_t features, uint16_t size
 	return 0;
 }
 
+int vio_virtq_driver_new(uint64_t features, uint16_t size, uint16_t indirect_max, void *area,
+			 uint64_t area_gpa, size_t area_len, struct vio_virtq_addrs *addrs_out,
+			 struct vio_virtq **out)
+{
+	struct vio_virtq *vq = vq_alloc();
+	int r;
+
+	*out = NULL;
+	if (!vq)
+		return -ENOMEM;
+	r = vio_virtq_driver_init(vq, features, size, indirect_max, area, area_gpa, area_len,
+				  addrs_out);
+	if (r) {
+		vio_virtq_fini(vq);
+		free(vq);
+		return r;
+	}
+	*out = vq;
+	return 0;
+}
+
 void vio_virtq_fini(struct vio_virtq *vq)
 {
 	free(vq->drv);
 	vq->drv = NULL;
 }
 
+void vio_virtq_free(struct vio_virtq *vq)
+{
+	if (!vq)
+		return;
+	vio_virtq_fini(vq);
+	free(vq);
+}
+
+/* ---- state ---- */
+
 bool vio_virtq_is_broken(const struct vio_virtq *vq)
 {
-	return vq->fault != VIO_VQ_OK;
+	return vio_virtq_faulted(vq);
 }
 
 enum vio_virtq_fault vio_virtq_fault_reason(const struct vio_virtq *vq)
 {
-	return vq->fault;
+	return (enum vio_virtq_fault)atomic_load_explicit(&vq->fault, memory_order_relaxed);
 }
 
 const char *vio_virtq_fault_str(enum vio_virtq_fault why)
 {
 	switch (why) {
 	case VIO_VQ_OK: return "ok";
-	case VIO_VQ_BAD_HEAD: return "descriptor index beyond the queue size";
+	case VIO_VQ_BAD_HEAD: return "head index or buffer id beyond the queue size";
+	case VIO_VQ_BAD_NEXT: return "next descriptor index beyond its table";
 	case VIO_VQ_AVAIL_TOO_FAR: return "available index more than the queue size ahead";
 	case VIO_VQ_CHAIN_TOO_LONG: return "descriptor chain longer than the queue (loop)";
 	case VIO_VQ_BAD_ADDR: return "address outside guest memory";
 	case VIO_VQ_NESTED_INDIRECT: return "nested indirect descriptor";
-	case VIO_VQ_INDIRECT_NEXT: return "indirect descriptor with NEXT set";
-	case VIO_VQ_BAD_INDIRECT: return "malformed or unnegotiated indirect table";
+	case VIO_VQ_INDIRECT_NEXT: return "indirect descriptor chained to others";
+	case VIO_VQ_BAD_INDIRECT: return "malformed, oversized or unnegotiated indirect table";
 	case VIO_VQ_READ_AFTER_WRITE: return "readable descriptor after a writable one";
 	case VIO_VQ_LEN_OVERFLOW: return "chain length overflows 32 bits";
 	case VIO_VQ_BAD_USED: return "used buffer id not in flight";
+	case VIO_VQ_RINGS_GONE: return "rings no longer inside guest memory";
 	}
 	return "unknown";
 }
 
+uint16_t vio_virtq_size(const struct vio_virtq *vq)
+{
+	return vq->size;
+}
+
+unsigned vio_virtq_index(const struct vio_virtq *vq)
+{
+	return vq->index;
+}
+
+const char *vio_virtq_name(const struct vio_virtq *vq)
+{
+	return vq->name;
+}
+
+bool vio_virtq_is_packed(const struct vio_virtq *vq)
+{
+	return vq->packed;
+}
+
 void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why)
 {
-	if (vq->fault != VIO_VQ_OK)
+	int expected = VIO_VQ_OK;
+
+	if (!atomic_compare_exchange_strong(&vq->fault, &expected, (int)why))
 		return;
-	vq->fault = why;
+	vio_warn(vq->name, "%s queue broken: %s; it stays stopped until reset",
+		 vq->role == VIO_VQ_DEVICE ? "device" : "driver", vio_virtq_fault_str(why));
 	if (vq->on_fault)
 		vq->on_fault(vq->fault_opaque, vq->index, why);
 }
 
+/* ---- device side ---- */
+
 int vio_virtq_pop_burst(struct vio_virtq *vq, const struct vio_mem *mem, struct vio_chain *chains,
 			unsigned n)
 {
-	if (vq->fault)
-		return -EIO;
+	DEVICE_DOOR(vq, -EINVAL, -EIO);
 	return DISPATCH(vq, vio_virtq_pop_burst, vq, mem, chains, n);
 }
 
-void vio_virtq_push_burst(struct vio_virtq *vq, const struct vio_used_elem *elems, unsigned n)
+int vio_virtq_push_burst(struct vio_virtq *vq, const struct vio_used_elem *elems, unsigned n)
 {
+	DEVICE_DOOR(vq, -EINVAL, -EIO);
 	if (n)
 		DISPATCH(vq, vio_virtq_push_burst, vq, elems, n);
+	return (int)n;
 }
 
 bool vio_virtq_device_should_notify(struct vio_virtq *vq)
 {
+	DEVICE_DOOR(vq, false, false);
 	return DISPATCH(vq, vio_virtq_device_should_notify, vq);
 }
 
-void vio_virtq_device_disable_notify(struct vio_virtq *vq)
+int vio_virtq_device_disable_notify(struct vio_virtq *vq)
 {
+	DEVICE_DOOR(vq, -EINVAL, -EIO);
 	DISPATCH(vq, vio_virtq_device_disable_notify, vq);
+	return 0;
 }
 
 bool vio_virtq_device_enable_notify(struct vio_virtq *vq)
 {
+	DEVICE_DOOR(vq, false, false);
 	return DISPATCH(vq, vio_virtq_device_enable_notify, vq);
 }
 
 bool vio_virtq_device_has_avail(struct vio_virtq *vq)
 {
-	if (vq->fault)
-		return false;
+	DEVICE_DOOR(vq, false, false);
 	return DISPATCH(vq, vio_virtq_device_has_avail, vq);
 }
+
+/* ---- driver side ---- */
 
 int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct iovec *iov,
 		  unsigned nout, unsigned nin, void *cookie)
 {
 	unsigned total = nout + nin;
 
-	if (vq->fault)
-		return -EIO;
+	DRIVER_DOOR(vq, -EINVAL, -EIO);
 	if (total == 0 || total > VIO_VIRTQ_MAX_SIZE || !cookie)
 		return -EINVAL;
 	/* Each iovec 1..UINT32_MAX bytes: len - 1 wraps for 0. */
@@ -218,37 +347,44 @@ int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct 
 
 bool vio_virtq_kick_prepare(struct vio_virtq *vq)
 {
+	DRIVER_DOOR(vq, false, false);
 	return DISPATCH(vq, vio_virtq_kick_prepare, vq);
 }
 
-void vio_virtq_publish(struct vio_virtq *vq)
+int vio_virtq_publish(struct vio_virtq *vq)
 {
+	DRIVER_DOOR(vq, -EINVAL, -EIO);
 	DISPATCH(vq, vio_virtq_publish, vq);
+	return 0;
 }
 
 int vio_virtq_get_used_burst(struct vio_virtq *vq, void **cookies, uint32_t *lens, unsigned n)
 {
-	if (vq->fault)
-		return -EIO;
+	DRIVER_DOOR(vq, -EINVAL, -EIO);
 	return DISPATCH(vq, vio_virtq_get_used_burst, vq, cookies, lens, n);
 }
 
 unsigned vio_virtq_num_free(const struct vio_virtq *vq)
 {
+	DRIVER_DOOR(vq, 0u, 0u);
 	return vq->num_free;
 }
 
-void vio_virtq_driver_disable_cb(struct vio_virtq *vq)
+int vio_virtq_driver_disable_cb(struct vio_virtq *vq)
 {
+	DRIVER_DOOR(vq, -EINVAL, -EIO);
 	DISPATCH(vq, vio_virtq_driver_disable_cb, vq);
+	return 0;
 }
 
 bool vio_virtq_driver_enable_cb(struct vio_virtq *vq)
 {
+	DRIVER_DOOR(vq, false, false);
 	return DISPATCH(vq, vio_virtq_driver_enable_cb, vq);
 }
 
 bool vio_virtq_driver_enable_cb_after(struct vio_virtq *vq, uint16_t after)
 {
+	DRIVER_DOOR(vq, false, false);
 	return DISPATCH(vq, vio_virtq_driver_enable_cb_after, vq, after);
 }

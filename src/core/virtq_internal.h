@@ -1,18 +1,183 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What virtq.c (the layout-independent face) needs from each layout.
- * Every function here has a _split twin in split.c and a _packed twin in
- * packed.c; virtq.c checks arguments and dispatches, the layouts do the work.
+ * The virtqueue's private state and what virtq.c (the layout-independent
+ * face) needs from each layout. Every layout function has a _split twin
+ * (split_device.c, split_driver.c) and a _packed twin (packed_device.c,
+ * packed_driver.c); virtq.c checks role and fault and dispatches, the
+ * layouts do the work. Nothing outside src/core reads these fields except
+ * tests that lay rings out by hand.
  */
 #ifndef VIO_VIRTQ_INTERNAL_H
 #define VIO_VIRTQ_INTERNAL_H
 
+#include <errno.h>
 #include <stdatomic.h>
 
 #include "vio/virtq.h"
 
-/* Mark the queue broken (first reason sticks) and tell the owner once. */
+/* Device side of a split queue. */
+struct vio_virtq_split {
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	/* device side */
+	uint16_t last_avail_idx;  /* next avail ring entry to read (free-running) */
+	uint16_t used_idx_shadow; /* our used idx, published once per burst */
+	uint16_t signalled_used;  /* used idx at the last notify decision */
+	uint16_t avail_idx_seen;  /* avail->idx as last read: entries before it need no new read */
+	/* driver side */
+	uint16_t avail_idx_shadow;
+	uint16_t kicked_avail;    /* avail idx at the last kick decision */
+	uint16_t last_used_idx;   /* next used ring entry to read */
+	uint16_t used_idx_seen;   /* used->idx as last read: entries before it need no new read */
+	uint16_t free_head;       /* free list head; IN_ORDER: next descriptor in ring order */
+	uint16_t avail_flags_shadow;
+	uint16_t batch_left;      /* IN_ORDER: buffers left in the used entry being reaped */
+	uint32_t batch_len;       /* IN_ORDER: len of that entry (its last buffer's) */
+	bool started;             /* device side: indices were set up by the first resolve */
+};
+
+struct vio_virtq_packed {
+	struct pvirtq_desc *desc;
+	struct pvirtq_event_suppress *driver_event;
+	struct pvirtq_event_suppress *device_event;
+	/* device side */
+	uint16_t last_avail_idx; /* next slot to read */
+	uint16_t used_idx;       /* next slot to write used */
+	bool avail_wrap;         /* wrap counter of last_avail_idx */
+	bool used_wrap;          /* wrap counter of used_idx */
+	bool pos_valid;          /* indices set (first resolve or set_pos) */
+	uint16_t signalled_used; /* used_idx at the last notify decision */
+	bool signalled_wrap;
+	uint16_t device_flags_shadow;
+	/* driver side */
+	uint16_t next_avail;     /* next slot to fill */
+	bool avail_wrap_drv;
+	uint16_t last_used;      /* next slot to reap */
+	bool used_wrap_drv;
+	uint16_t kicked_avail;   /* next_avail at the last kick decision */
+	bool kicked_wrap;
+	uint16_t pending_slot;   /* first slot added but not yet published */
+	uint16_t pending_flags;  /* the flags its head descriptor will get; 0: nothing pending */
+	bool in_batch;           /* in-order: reaping buffers covered by one used descriptor */
+	uint16_t batch_id;       /* the id that used descriptor carried */
+	uint32_t batch_len;      /* and its length */
+	uint16_t free_id;        /* head of the buffer id free list */
+	uint16_t driver_flags_shadow;
+};
+
+/* Driver side, per buffer id (split: head descriptor index; packed: buffer id). */
+struct vio_virtq_drv_state {
+	void *cookie;    /* NULL when free */
+	uint16_t ndesc;  /* ring slots it took */
+	uint16_t next;   /* free list link / last descriptor of the chain */
+};
+
+enum vio_virtq_role { VIO_VQ_DEVICE, VIO_VQ_DRIVER };
+
+#define VIO_VIRTQ_NAME_MAX 64
+
+struct vio_virtq {
+	uint64_t features;
+	uint16_t size;
+	bool packed, event_idx, indirect, in_order;
+	enum vio_virtq_role role;
+	/*
+	 * Sticky; VIO_VQ_OK while healthy. Written once by the owner thread,
+	 * read by any thread (vio_virtq_is_broken): atomic.
+	 */
+	_Atomic int fault;
+	unsigned index; /* reported to the fault handler */
+	struct vio_virtq_addrs addrs;
+	vio_virtq_fault_fn *on_fault;
+	void *fault_opaque;
+	char name[VIO_VIRTQ_NAME_MAX];
+
+	/* driver side, both layouts */
+	uint16_t num_free;
+	uint16_t indirect_max;     /* descriptors per indirect table, 0 = none */
+	void *indirect_host;       /* size tables of indirect_max descriptors */
+	uint64_t indirect_gpa;
+	struct vio_virtq_drv_state *drv; /* per buffer id: cookie, ndesc, next free; malloc'd */
+
+	union {
+		struct vio_virtq_split split;
+		struct vio_virtq_packed packed;
+	} l;
+};
+
+/*
+ * In-place set-up for a queue the caller embeds (tests that lay rings out
+ * by hand); vio_virtq_device_new / driver_new are these plus an allocation.
+ * vio_virtq_fini frees what driver_init allocated; safe on a zeroed queue.
+ */
+int vio_virtq_device_init(struct vio_virtq *vq, uint64_t features, uint16_t size,
+			  const struct vio_virtq_addrs *addrs, const struct vio_mem *mem);
+int vio_virtq_driver_init(struct vio_virtq *vq, uint64_t features, uint16_t size,
+			  uint16_t indirect_max, void *area, uint64_t area_gpa, size_t area_len,
+			  struct vio_virtq_addrs *addrs_out);
+void vio_virtq_fini(struct vio_virtq *vq);
+
+/*
+ * Mark the queue broken (the first reason sticks): log it once by name and
+ * tell the owner once. The layouts and vio_virtq_remap call it.
+ */
 void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why);
+
+static inline bool vio_virtq_faulted(const struct vio_virtq *vq)
+{
+	return atomic_load_explicit(&vq->fault, memory_order_relaxed) != VIO_VQ_OK;
+}
+
+/*
+ * Filling a popped chain's iovecs: the walkers and the one-descriptor fast
+ * paths go only through these two. vio_chain_room says whether one more
+ * iovec fits; when it does not, it marks the chain -ENOBUFS (cut short) and
+ * the caller stops translating.
+ */
+static inline bool vio_chain_room(struct vio_chain *c)
+{
+	if (__builtin_expect(c->nout + c->nin < c->iov_cap, 1))
+		return true;
+	c->status = -ENOBUFS;
+	return false;
+}
+
+static inline void vio_chain_append(struct vio_chain *c, void *host, uint32_t len, bool writable)
+{
+	struct iovec *v = &c->iov[c->nout + c->nin];
+
+	v->iov_base = host;
+	v->iov_len = len;
+	if (writable) {
+		c->nin++;
+		c->in_bytes += len;
+	} else {
+		c->nout++;
+		c->out_bytes += len;
+	}
+}
+
+/* Start filling a chain (ids and ndesc are set by the walker when it ends). */
+static inline void vio_chain_reset(struct vio_chain *c)
+{
+	c->nout = c->nin = 0;
+	c->out_bytes = c->in_bytes = 0;
+	c->status = 0;
+}
+
+/*
+ * Most descriptors one indirect table may hold: the queue size (the spec
+ * bounds a chain by it, as Linux's vhost does), but never below what a
+ * virtio-blk request of VIO_BLK_SEG_MAX segments needs, since Linux's
+ * driver builds tables of seg_max + 2 whatever the queue size. Bounds the
+ * work one request can cost a data-plane thread.
+ */
+#define VIO_VIRTQ_INDIRECT_FLOOR 256u
+static inline uint32_t vio_virtq_indirect_max(const struct vio_virtq *vq)
+{
+	return vq->size > VIO_VIRTQ_INDIRECT_FLOOR ? vq->size : VIO_VIRTQ_INDIRECT_FLOOR;
+}
 
 /*
  * Ring fields shared with the peer are read and written through these, so
@@ -29,8 +194,8 @@ void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why);
 
 #define VIO_LAYOUT_FNS(sfx)                                                                    \
 	int vio_virtq_resolve_##sfx(struct vio_virtq *vq, const struct vio_mem *mem);          \
-	uint32_t vio_virtq_get_base_##sfx(const struct vio_virtq *vq);                           \
-	int vio_virtq_set_base_##sfx(struct vio_virtq *vq, uint32_t base);                       \
+	void vio_virtq_get_pos_##sfx(const struct vio_virtq *vq, struct vio_virtq_pos *pos);    \
+	int vio_virtq_set_pos_##sfx(struct vio_virtq *vq, const struct vio_virtq_pos *pos);     \
 	size_t vio_virtq_area_size_##sfx(uint16_t size);                                         \
 	void vio_virtq_driver_layout_##sfx(struct vio_virtq *vq, void *area, uint64_t gpa);      \
 	int vio_virtq_pop_burst_##sfx(struct vio_virtq *vq, const struct vio_mem *mem,           \

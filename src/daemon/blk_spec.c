@@ -10,34 +10,7 @@
 #include <string.h>
 
 #include "blk_spec.h"
-
-int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!*s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: return -EINVAL;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end || v == 0 || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
+#include "util/parse_num.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -75,21 +48,21 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 
 		if (*size)
 			return fail(err, errlen, "'%s' given twice", key);
-		if (!val || parse_size(val, size))
-			return fail(err, errlen, "%s=%s: not a size (like 512M or 1G)", key,
+		if (!val || parse_size(val, 1, UINT64_MAX, size))
+			return fail(err, errlen, "%s=%s: not a size (like 512M, 4GiB or 1T)", key,
 				    val ? val : "");
 		if (*size % 512)
 			return fail(err, errlen, "%s=%s: not a multiple of 512 bytes", key, val);
 		return 0;
 	}
 	if (!strcmp(key, "queues")) {
-		char *end;
-		long n;
+		uint64_t n;
 
 		if (!val || !*val)
 			return fail(err, errlen, "'queues' needs a value (queues=N)");
-		n = strtol(val, &end, 10);
-		if (*end || n < 1 || n > BLK_SPEC_MAX_QUEUES)
+		if (spec->queues)
+			return fail(err, errlen, "'queues' given twice");
+		if (parse_count(val, 1, BLK_SPEC_MAX_QUEUES, &n))
 			return fail(err, errlen, "queues=%s: expected 1 to %d", val, BLK_SPEC_MAX_QUEUES);
 		spec->queues = (unsigned)n;
 		return 0;
@@ -97,6 +70,9 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 	if (!strcmp(key, "readonly") || !strcmp(key, "direct") || !strcmp(key, "client")) {
 		if (val)
 			return fail(err, errlen, "'%s' takes no value", key);
+		if ((key[0] == 'r' && spec->readonly) || (key[0] == 'd' && spec->direct) ||
+		    (key[0] == 'c' && spec->client))
+			return fail(err, errlen, "'%s' given twice", key);
 		if (key[0] == 'r')
 			spec->readonly = true;
 		else if (key[0] == 'd')

@@ -29,7 +29,4 @@ struct blk_spec {
  */
 int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t errlen);
 
-/* "512M", "1G", "4096", "2T" -> bytes; -EINVAL for anything else, zero, or overflow. */
-int parse_size(const char *s, uint64_t *out);
-
 #endif

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vio/log.h"
+
+#include "dlog.h"
 #include "net_serve.h"
 
 static int hook_start_queue(void *opaque, unsigned q, struct vio_virtq *vq, int kick_fd)
@@ -36,19 +39,18 @@ static void hook_connection(void *opaque, bool connected)
 {
 	struct net_served *s = opaque;
 
-	fprintf(stderr, "viod: %s: front-end %s\n", s->spec.sock,
-		connected ? "connected" : "disconnected");
+	dlog(VIO_LOG_INFO, s->spec.sock, "front-end %s", connected ? "connected" : "disconnected");
 }
 
 static void hook_queue_fault(void *opaque, unsigned q, enum vio_virtq_fault why)
 {
 	struct net_served *s = opaque;
 
-	fprintf(stderr, "viod: %s: queue %u stopped: the driver broke the ring (%s); "
-		"the device now reports NEEDS_RESET\n", s->spec.sock, q, vio_virtq_fault_str(why));
+	dlog(VIO_LOG_ERR, s->spec.sock, "queue %u stopped: the driver broke the ring (%s); "
+	     "the device now reports NEEDS_RESET", q, vio_virtq_fault_str(why));
 }
 
-static int serve_port(struct net_ports *np, struct net_served *s)
+static int serve_port(struct net_ports *np, struct net_served *s, uint64_t max_guest_mem)
 {
 	const struct net_spec *sp = &s->spec;
 	struct vio_net_opts no = {
@@ -56,7 +58,7 @@ static int serve_port(struct net_ports *np, struct net_served *s)
 		.mac = sp->has_mac ? sp->mac : NULL, .mtu = sp->mtu,
 	};
 	struct vio_vhu_backend_opts vo = {
-		.socket_path = sp->sock, .client = sp->client,
+		.socket_path = sp->sock, .client = sp->client, .max_mem_bytes = max_guest_mem,
 		.hooks = {.start_queue = hook_start_queue, .stop_queue = hook_stop_queue,
 			  .connection = hook_connection, .queue_fault = hook_queue_fault},
 		.hooks_opaque = s,
@@ -66,21 +68,21 @@ static int serve_port(struct net_ports *np, struct net_served *s)
 	s->np = np;
 	r = vio_net_new(&no, &s->net);
 	if (r) {
-		fprintf(stderr, "viod: %s: cannot make a net device: %s\n", sp->sock, strerror(-r));
+		dlog(VIO_LOG_ERR, sp->sock, "cannot make a net device: %s", strerror(-r));
 		return r;
 	}
 	vo.vdev = vio_net_vdev(s->net);
 	r = vio_vhu_backend_new(&vo, &s->backend);
 	if (r) {
-		fprintf(stderr, "viod: %s: cannot %s the socket: %s\n", sp->sock,
-			sp->client ? "set up" : "listen on", strerror(-r));
+		dlog(VIO_LOG_ERR, sp->sock, "cannot %s the socket: %s",
+		     sp->client ? "set up" : "listen on", strerror(-r));
 		vio_net_free(s->net);
 		s->net = NULL;
 		return r;
 	}
-	fprintf(stderr, "viod: %s: %s switch port %u, %u queue pair%s\n", sp->sock,
-		sp->client ? "connecting for" : "serving", vio_net_port(s->net), sp->queues,
-		sp->queues == 1 ? "" : "s");
+	dlog(VIO_LOG_INFO, sp->sock, "%s switch port %u, %u queue pair%s",
+	     sp->client ? "connecting for" : "serving", vio_net_port(s->net), sp->queues,
+	     sp->queues == 1 ? "" : "s");
 	return 0;
 }
 
@@ -91,25 +93,26 @@ static int serve_tap(struct net_ports *np, const struct tap_spec *ts)
 	int r = vio_tap_new(np->sw, ts->ifname, &t);
 
 	if (r) {
-		fprintf(stderr, "viod: tap %s: cannot open it: %s%s\n", ts->ifname, strerror(-r),
-			r == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+		dlog(VIO_LOG_ERR, ts->ifname, "cannot open the tap: %s%s", strerror(-r),
+		     r == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
 		return r;
 	}
 	pq.vdev = vio_tap_vdev(t);
 	pq.group = np->sw;
 	r = vio_poller_add(np->poller, &pq);
 	if (r) {
-		fprintf(stderr, "viod: tap %s: cannot poll it: %s\n", ts->ifname, strerror(-r));
+		dlog(VIO_LOG_ERR, ts->ifname, "cannot poll the tap: %s", strerror(-r));
 		vio_tap_free(t);
 		return r;
 	}
 	np->taps[np->ntaps++] = t;
-	fprintf(stderr, "viod: tap %s: switch port %u\n", ts->ifname, vio_tap_port(t));
+	dlog(VIO_LOG_INFO, ts->ifname, "tap, switch port %u", vio_tap_port(t));
 	return 0;
 }
 
-int net_ports_start(struct net_ports *np, struct vio_poller *poller, const struct net_spec *specs,
-		    unsigned n, const struct tap_spec *taps, unsigned ntaps)
+int net_ports_start(struct net_ports *np, struct vio_poller *poller, uint64_t max_guest_mem,
+		    const struct net_spec *specs, unsigned n, const struct tap_spec *taps,
+		    unsigned ntaps)
 {
 	int r;
 
@@ -122,7 +125,7 @@ int net_ports_start(struct net_ports *np, struct vio_poller *poller, const struc
 		return r;
 	for (unsigned i = 0; i < n; i++) {
 		np->ports[i].spec = specs[i];
-		r = serve_port(np, &np->ports[i]);
+		r = serve_port(np, &np->ports[i], max_guest_mem);
 		if (r)
 			goto fail;
 		np->nports++;
@@ -161,13 +164,13 @@ void net_ports_stop(struct net_ports *np)
 	np->sw = NULL;
 }
 
-void net_ports_print_stats(const struct net_ports *np, FILE *f)
+void net_ports_print_stats(const struct net_ports *np)
 {
 	unsigned n = np->sw ? vio_switch_nports(np->sw) : 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct vio_net_port_stats st;
-		char name[64], drops[512] = "";
+		char name[64], line[640], drops[512] = "";
 		size_t off = 0;
 
 		if (vio_switch_port_stats(np->sw, i, &st, name, sizeof(name)))
@@ -177,10 +180,11 @@ void net_ports_print_stats(const struct net_ports *np, FILE *f)
 				off += (size_t)snprintf(drops + off, sizeof(drops) - off, " %s=%llu",
 							vio_net_drop_str(d),
 							(unsigned long long)st.drops[d]);
-		fprintf(f, "viod: port %u %s: rx_packets=%llu rx_bytes=%llu tx_packets=%llu "
-			   "tx_bytes=%llu drops:%s\n", i, name, (unsigned long long)st.rx_packets,
-			(unsigned long long)st.rx_bytes, (unsigned long long)st.tx_packets,
-			(unsigned long long)st.tx_bytes, off ? drops : " none");
+		snprintf(line, sizeof(line), "port %u: rx_packets=%llu rx_bytes=%llu tx_packets=%llu "
+			 "tx_bytes=%llu drops:%s", i, (unsigned long long)st.rx_packets,
+			 (unsigned long long)st.rx_bytes, (unsigned long long)st.tx_packets,
+			 (unsigned long long)st.tx_bytes, off ? drops : " none");
+		/* Asked for (SIGUSR1, exit): printed whatever the log level. */
+		vio_log_stderr("viod", VIO_LOG_INFO, name, line);
 	}
-	fflush(f);
 }

@@ -7,8 +7,6 @@
 #ifndef VIO_NET_SERVE_H
 #define VIO_NET_SERVE_H
 
-#include <stdio.h>
-
 #include "net_spec.h"
 #include "poller.h"
 #include "vio/net.h"
@@ -34,14 +32,18 @@ struct net_ports {
 	unsigned ntaps;
 };
 
-/* Create the switch and every port; on failure (reported) everything made is undone. */
-int net_ports_start(struct net_ports *np, struct vio_poller *poller, const struct net_spec *specs,
-		    unsigned n, const struct tap_spec *taps, unsigned ntaps);
+/*
+ * Create the switch and every port (each backend maps at most max_guest_mem
+ * of guest memory); on failure (reported) everything made is undone.
+ */
+int net_ports_start(struct net_ports *np, struct vio_poller *poller, uint64_t max_guest_mem,
+		    const struct net_spec *specs, unsigned n, const struct tap_spec *taps,
+		    unsigned ntaps);
 
 /* Stop every queue, free every port and the switch. Safe on a zeroed struct. */
 void net_ports_stop(struct net_ports *np);
 
-/* One line per port: packets and bytes each way, drops by reason. */
-void net_ports_print_stats(const struct net_ports *np, FILE *f);
+/* One line per port on stderr: packets and bytes each way, drops by reason. */
+void net_ports_print_stats(const struct net_ports *np);
 
 #endif

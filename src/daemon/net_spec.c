@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "net_spec.h"
+#include "util/parse_num.h"
 #include "vio/net.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -39,18 +40,18 @@ int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+/* A COUNT of the one number grammar (docs/numbers.md) for key=val. */
 static int parse_num(const char *key, const char *val, long min, long max, long *out, char *err,
 		     size_t errlen)
 {
-	char *end;
-	long n;
+	uint64_t n;
 
 	if (!val || !*val)
 		return fail(err, errlen, "'%s' needs a value (%s=N)", key, key);
-	n = strtol(val, &end, 10);
-	if (*end || n < min || n > max)
-		return fail(err, errlen, "%s=%s: expected %ld to %ld", key, val, min, max);
-	*out = n;
+	if (parse_count(val, (uint64_t)min, (uint64_t)max, &n))
+		return fail(err, errlen, "%s=%s: expected a number from %ld to %ld", key, val, min,
+			    max);
+	*out = (long)n;
 	return 0;
 }
 

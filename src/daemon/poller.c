@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "dlog.h"
 #include "poller.h"
 
 #define POLLER_MAX_QUEUES 256
@@ -51,7 +51,7 @@ struct poller_thread {
 	struct pq_slot queues[POLLER_MAX_QUEUES];
 	unsigned nqueues;
 	unsigned nkickless; /* queues without a kick fd: the front-end never kicks them */
-	unsigned load; /* queues assigned, read by the control thread under lock */
+	unsigned load; /* queues assigned: the control thread's own count, no lock needed */
 };
 
 struct vio_poller {
@@ -78,7 +78,7 @@ static void drain_fd(int fd)
 	uint64_t v;
 
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		vio_dbg("poller: eventfd read: %s", strerror(errno));
+		dlog(VIO_LOG_DEBUG, "poller", "eventfd read: %s", strerror(errno));
 }
 
 static int watch(struct poller_thread *t, int fd, int op, bool drain)
@@ -169,24 +169,35 @@ static unsigned poll_all(struct poller_thread *t)
 		if (r > 0) {
 			work += r;
 		} else if (r < 0) {
-			/* The driver broke the queue: the transport already flagged the device. */
-			vio_err("%s: queue %u stopped: %s", s->pq.name ? s->pq.name : "device", s->pq.q,
-				strerror(-r));
+			/* The queue logged its fault once, by name; the transport flags the device. */
+			dlog(VIO_LOG_DEBUG, s->pq.name ? s->pq.name : "device",
+			     "no longer polled: %s", strerror(-r));
 			s->broken = true;
 		}
 	}
 	return work;
 }
 
-/* Arm notifications on every queue; true if work slipped in meanwhile. */
+/* A queue with every in-flight slot taken waits for its completion fd, not for its ring. */
+static bool queue_full(const struct pq_slot *s)
+{
+	const struct vio_vdev_ops *ops = s->pq.vdev.ops;
+
+	return ops->queue_full && ops->queue_full(s->pq.vdev.dev, s->pq.q);
+}
+
+/* Arm notifications on every queue; true if work it can take slipped in meanwhile. */
 static bool arm_all(struct poller_thread *t)
 {
 	bool pending = false;
 
-	for (unsigned i = 0; i < t->nqueues; i++)
-		if (!t->queues[i].broken && t->queues[i].pq.vq &&
-		    vio_virtq_device_enable_notify(t->queues[i].pq.vq))
+	for (unsigned i = 0; i < t->nqueues; i++) {
+		struct pq_slot *s = &t->queues[i];
+
+		if (!s->broken && s->pq.vq && vio_virtq_device_enable_notify(s->pq.vq) &&
+		    !queue_full(s))
 			pending = true;
+	}
 	return pending;
 }
 
@@ -251,7 +262,7 @@ static int thread_command(struct vio_poller *p, struct poller_thread *t, int cmd
 		t->cmd_pq = *pq;
 	atomic_store_explicit(&t->cmd_pending, true, memory_order_release);
 	if (write(t->cmd_fd, &one, sizeof(one)) != sizeof(one))
-		vio_warn("poller: wake-up write failed: %s", strerror(errno));
+		dlog(VIO_LOG_WARN, "poller", "wake-up write failed: %s", strerror(errno));
 	while (t->cmd != CMD_NONE)
 		pthread_cond_wait(&p->done, &p->lock);
 	ret = t->cmd_result;

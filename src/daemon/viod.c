@@ -19,8 +19,11 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "blk_check.h"
 #include "blk_spec.h"
+#include "dlog.h"
 #include "net_serve.h"
+#include "util/parse_num.h"
 #include "poller.h"
 #include "vio/blk.h"
 #include "vio/log.h"
@@ -45,24 +48,12 @@ struct viod_opts {
 	unsigned ntap;
 	unsigned threads;
 	unsigned poll_us;
+	uint64_t max_guest_mem;
 	enum vio_log_level log_level;
 };
 
-static enum vio_log_level log_level = VIO_LOG_INFO;
-
 /* viod's own operator lines; errors always print. */
-static void __attribute__((format(printf, 2, 3))) say(enum vio_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (level > log_level)
-		return;
-	va_start(ap, fmt);
-	fputs("viod: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
+#define say(level, ...) dlog(level, NULL, __VA_ARGS__)
 
 static void usage(FILE *out)
 {
@@ -70,9 +61,10 @@ static void usage(FILE *out)
 		"Usage: viod [--blk SPEC ...] [--net SPEC ...] [--tap ifname=NAME ...] [options]\n"
 		"\n"
 		"Serve virtio-blk devices and virtio-net ports of a built-in switch over\n"
-		"vhost-user to QEMU, DPDK or any vhost-user front-end. Runs until SIGINT or\n"
-		"SIGTERM, then completes in-flight I/O and exits. SIGUSR1 prints the switch's\n"
-		"per-port counters (also printed at exit).\n"
+		"vhost-user to QEMU, DPDK or any vhost-user front-end. Runs until SIGINT,\n"
+		"SIGTERM or SIGHUP, then completes in-flight I/O and exits. SIGUSR1 prints\n"
+		"the switch's per-port counters (also printed at exit). Sockets are created\n"
+		"mode 0600 (owner only); no root is needed (a --tap needs CAP_NET_ADMIN).\n"
 		"\n"
 		"  --blk SPEC      a block device (repeatable), SPEC is one of\n"
 		"                    sock=PATH,file=PATH[,queues=N][,readonly][,direct][,serial=S]\n"
@@ -96,6 +88,7 @@ static void usage(FILE *out)
 		"                  queues of the switch are polled by one of them)\n"
 		"  --poll-us N     microseconds an idle thread keeps polling before it sleeps\n"
 		"                  on the queues' eventfds (default 50; 0: sleep at once)\n"
+		"  --max-guest-mem SIZE  guest memory one front-end may map (default 1T)\n"
 		"  -v, --verbose   log more (repeat for debug)\n"
 		"  -q, --quiet     log errors only\n"
 		"  -h, --help      this text\n"
@@ -112,21 +105,6 @@ static void usage(FILE *out)
 		BLK_SPEC_MAX_QUEUES, VIO_NET_MAX_PAIRS);
 }
 
-static int parse_uint(const char *opt, const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "viod: %s '%s': expected a number from %u to %u\n", opt, s, min, max);
-		return -EINVAL;
-	}
-	*out = (unsigned)v;
-	return 0;
-}
-
 /* The socket of device i: the --blk ones, then the --net ones. */
 static const char *sock_of(const struct viod_opts *o, unsigned i)
 {
@@ -140,13 +118,15 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 		{"blk", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
 		{"net", required_argument, NULL, 'n'},   {"tap", required_argument, NULL, 'T'},
 		{"poll-us", required_argument, NULL, 'p'}, {"verbose", no_argument, NULL, 'v'},
+		{"max-guest-mem", required_argument, NULL, 'm'},
 		{"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
 	};
 	char err[256];
 	int c;
 
-	*o = (struct viod_opts){.threads = 1, .poll_us = 50, .log_level = VIO_LOG_INFO};
+	*o = (struct viod_opts){.threads = 1, .poll_us = 50, .log_level = VIO_LOG_INFO,
+				.max_guest_mem = VIO_VHU_DEFAULT_MAX_MEM};
 	while ((c = getopt_long(argc, argv, "vqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -183,11 +163,16 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 			o->ntap++;
 			break;
 		case 't':
-			if (parse_uint("--threads", optarg, 1, 64, &o->threads))
+			if (parse_uint_arg("viod", "--threads", optarg, 1, 64, &o->threads))
 				return -EINVAL;
 			break;
 		case 'p':
-			if (parse_uint("--poll-us", optarg, 0, 1000000, &o->poll_us))
+			if (parse_uint_arg("viod", "--poll-us", optarg, 0, 1000000, &o->poll_us))
+				return -EINVAL;
+			break;
+		case 'm':
+			if (parse_size_arg("viod", "--max-guest-mem", optarg, 1u << 20, 1ull << 46,
+					   &o->max_guest_mem))
 				return -EINVAL;
 			break;
 		case 'v':
@@ -243,7 +228,7 @@ static int hook_start_queue(void *opaque, unsigned q, struct vio_virtq *vq, int 
 	};
 	char name[sizeof(s->queue_names[q])];
 
-	snprintf(name, sizeof(name), "%s queue %u", s->spec.sock, q);
+	snprintf(name, sizeof(name), "%s q%u", s->spec.sock, q);
 	memcpy(s->queue_names[q], name, sizeof(name));
 	return vio_poller_add(s->poller, &pq);
 }
@@ -259,17 +244,7 @@ static void hook_connection(void *opaque, bool connected)
 {
 	struct served_blk *s = opaque;
 
-	say(VIO_LOG_INFO, "%s: front-end %s", s->spec.sock,
-	    connected ? "connected" : "disconnected");
-}
-
-static void hook_queue_fault(void *opaque, unsigned q, enum vio_virtq_fault why)
-{
-	struct served_blk *s = opaque;
-
-	/* The queue already logged the reason once; this is the operator's line. */
-	fprintf(stderr, "viod: %s: queue %u stopped: the driver broke the ring (fault %d); "
-		"the device now reports NEEDS_RESET\n", s->spec.sock, q, (int)why);
+	dlog(VIO_LOG_INFO, s->spec.sock, "front-end %s", connected ? "connected" : "disconnected");
 }
 
 /* ---- devices ---- */
@@ -285,25 +260,31 @@ static void describe(const struct served_blk *s, char *buf, size_t len)
 		 sp->readonly ? ", read-only" : "", sp->direct ? ", O_DIRECT" : "");
 }
 
-static int serve_blk(struct served_blk *s, struct vio_poller *poller)
+static int serve_blk(struct served_blk *s, struct vio_poller *poller, uint64_t max_guest_mem)
 {
 	const struct blk_spec *sp = &s->spec;
 	struct vio_blk_opts bo = {
+		.name = sp->sock,
 		.file = sp->file[0] ? sp->file : NULL, .ram_size = sp->ram_size,
 		.null_size = sp->null_size,
 		.queues = sp->queues, .readonly = sp->readonly, .direct = sp->direct,
 		.serial = sp->serial[0] ? sp->serial : NULL,
 	};
 	struct vio_vhu_backend_opts vo = {
-		.socket_path = sp->sock, .client = sp->client,
+		.socket_path = sp->sock, .client = sp->client, .max_mem_bytes = max_guest_mem,
 		.hooks = {.start_queue = hook_start_queue, .stop_queue = hook_stop_queue,
-			  .connection = hook_connection, .queue_fault = hook_queue_fault},
+			  .connection = hook_connection},
 		.hooks_opaque = s,
 	};
-	char what[4400];
+	char what[4400], err[4400];
 	int r;
 
 	s->poller = poller;
+	r = blk_spec_check(sp, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "viod: --blk %s: %s\n", sp->sock, err);
+		return r;
+	}
 	r = vio_blk_new(&bo, &s->blk);
 	if (r) {
 		if (bo.file)
@@ -385,7 +366,7 @@ static int control_loop(const struct backends *bs, const struct net_ports *np, i
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGUSR1) {
-					net_ports_print_stats(np, stderr);
+					net_ports_print_stats(np);
 					continue;
 				}
 				say(VIO_LOG_INFO, "%s: completing in-flight I/O and exiting",
@@ -422,8 +403,11 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &o);
 	if (r)
 		return r > 0 ? 0 : 2;
-	log_level = o.log_level;
-	vio_log_set(vio_log_stderr, NULL, o.log_level);
+	vio_log_set(vio_log_stderr, "viod", o.log_level);
+	/* A front-end shrinking guest memory fails its device, not the process. */
+	r = vio_vhu_guard_sigbus();
+	if (r)
+		fprintf(stderr, "viod: cannot install the SIGBUS guard: %s\n", strerror(-r));
 	sfd = signal_fd();
 	if (sfd < 0) {
 		fprintf(stderr, "viod: signalfd: %s\n", strerror(-sfd));
@@ -437,14 +421,14 @@ int main(int argc, char **argv)
 	}
 	for (; served < o.ndev; served++) {
 		devs[served].spec = o.specs[served];
-		r = serve_blk(&devs[served], poller);
+		r = serve_blk(&devs[served], poller, o.max_guest_mem);
 		if (r)
 			goto out;
 		bs.b[bs.n] = devs[served].backend;
 		bs.name[bs.n++] = devs[served].spec.sock;
 	}
 	if (o.nnet || o.ntap) {
-		r = net_ports_start(&np, poller, o.nets, o.nnet, o.taps, o.ntap);
+		r = net_ports_start(&np, poller, o.max_guest_mem, o.nets, o.nnet, o.taps, o.ntap);
 		if (r)
 			goto out;
 		net = true;
@@ -456,12 +440,13 @@ int main(int argc, char **argv)
 	r = control_loop(&bs, &np, sfd);
 out:
 	if (net) {
-		net_ports_print_stats(&np, stderr);
+		net_ports_print_stats(&np);
 		net_ports_stop(&np);
 	}
 	while (served)
 		unserve_blk(&devs[--served]);
-	vio_poller_free(poller);
+	if (poller)
+		vio_poller_free(poller);
 	close(sfd);
 	return r ? 1 : 0;
 }

@@ -15,7 +15,6 @@
 
 #include "core/log.h"
 #include "net_internal.h"
-#include "vio/device.h"
 
 #define CTRL_BURST 8u
 #define CTRL_IOV_CAP 16u
@@ -81,8 +80,7 @@ static void tx_log_once(struct vio_net *net, struct net_txq *tq, const char *wha
 	if (tq->logged)
 		return;
 	tq->logged = true;
-	vio_warn("net %s: transmit queue: %s (not logged again for this queue)", net->port->name,
-		 what);
+	vio_warn(vio_virtq_name(tq->ctx.vq), "%s (not logged again for this queue)", what);
 }
 
 /* Turn popped chain c into frame f: 0, or why it is dropped. */

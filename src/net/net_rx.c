@@ -107,7 +107,7 @@ static void log_once(struct net_rxq *rq, const char *what)
 	if (rq->logged)
 		return;
 	rq->logged = true;
-	vio_warn("net: receive queue: %s (not logged again for this queue)", what);
+	vio_warn(vio_virtq_name(rq->ctx.vq), "%s (not logged again for this queue)", what);
 }
 
 /* Drop bad chains at the stash head (returned empty, in order). */

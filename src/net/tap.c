@@ -39,8 +39,7 @@ static void log_once(struct vio_tap *t, const char *what, int err)
 	if (t->logged)
 		return;
 	t->logged = true;
-	vio_warn("net %s: %s: %s (not logged again for this tap)", t->port->name, what,
-		 strerror(err));
+	vio_warn(t->port->name, "%s: %s (not logged again for this tap)", what, strerror(err));
 }
 
 struct tap_put {

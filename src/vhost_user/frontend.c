@@ -6,6 +6,7 @@
  * backend's answer size or index a buffer unchecked.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -13,21 +14,25 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mem_internal.h"
 #include "msg.h"
 #include "socket.h"
-#include "vio/device.h"
 #include "vio/vhost_user.h"
 
 #define VHU_RING_ALIGN 4096u
+/* How long a clean disconnect waits for each GET_VRING_BASE reply. */
+#define VHU_DISCONNECT_TIMEOUT_MS 500u
 
 struct vhu_fe_queue {
-	struct vio_virtq vq;
+	struct vio_virtq *vq;
+	struct vio_virtq_addrs addrs; /* guest addresses of its rings */
 	struct vio_drv_ctx ctx;
 	int kick_fd, call_fd;
 	bool running;
 };
 
 struct vio_vhu_frontend {
+	char name[128]; /* owner of its log lines */
 	int sock;
 	int mem_fd;
 	void *mem_host;
@@ -72,15 +77,15 @@ static int request(struct vio_vhu_frontend *f, struct vio_vhu_msg *m)
 	m->flags = ack ? VHOST_USER_NEED_REPLY_MASK : 0;
 	r = vio_vhu_msg_send(f->sock, m);
 	if (!r && (ri->reply != VIO_VHU_REPLY_ACK || ack))
-		r = vio_vhu_msg_recv_reply(f->sock, req, ack, m);
+		r = vio_vhu_msg_recv_reply(f->sock, req, ack, m, f->name);
 	if (r) {
 		/* Half a message sent or a reply missed: the stream is out of step for good. */
-		vio_warn("vhost-user: %s failed: %s; closing", ri->name, strerror(-r));
+		vio_warn(f->name, "%s failed: %s; closing", ri->name, strerror(-r));
 		close_fd(&f->sock);
 		return r;
 	}
 	if (ack && m->p.u64 != 0) {
-		vio_warn("vhost-user: backend refused %s", ri->name);
+		vio_warn(f->name, "backend refused %s", ri->name);
 		return -EIO;
 	}
 	return 0;
@@ -237,9 +242,9 @@ int vio_vhu_frontend_start_queue(struct vio_vhu_frontend *f, unsigned q, uint32_
 		return r;
 	/* Ring addresses go in our own virtual address space; the memory region is at gpa 0. */
 	m.p.addr.index = q;
-	m.p.addr.desc_user_addr = host + fq->vq.addrs.desc;
-	m.p.addr.avail_user_addr = host + fq->vq.addrs.driver;
-	m.p.addr.used_user_addr = host + fq->vq.addrs.device;
+	m.p.addr.desc_user_addr = host + fq->addrs.desc;
+	m.p.addr.avail_user_addr = host + fq->addrs.driver;
+	m.p.addr.used_user_addr = host + fq->addrs.device;
 	r = request(f, &m);
 	if (!r)
 		r = request_vring_fd(f, VHOST_USER_SET_VRING_KICK, q, fq->kick_fd);
@@ -291,7 +296,7 @@ static int share_memory(struct vio_vhu_frontend *f)
 		return -errno;
 	}
 	reg = (struct vio_mem_region){
-		.gpa = 0, .size = f->mem_size, .host = f->mem_host, .uaddr = (uintptr_t)f->mem_host,
+		.gpa = 0, .size = f->mem_size, .host = f->mem_host,
 	};
 	vio_mem_init(&f->mem);
 	r = vio_mem_add(&f->mem, &reg);
@@ -370,21 +375,24 @@ static int setup_queues(struct vio_vhu_frontend *f)
 	for (unsigned i = 0; i < f->nqueues; i++) {
 		struct vhu_fe_queue *fq = &f->q[i];
 		void *area = vio_vhu_frontend_alloc(f, len, VHU_RING_ALIGN);
-		struct vio_virtq_addrs a;
+		char qname[160];
 		int r;
 
 		if (!area)
 			return -ENOMEM;
-		r = vio_virtq_driver_init(&fq->vq, f->features, f->queue_size, f->indirect_max,
-					  area, (uintptr_t)area - (uintptr_t)f->mem_host, len, &a);
+		r = vio_virtq_driver_new(f->features, f->queue_size, f->indirect_max, area,
+					 (uintptr_t)area - (uintptr_t)f->mem_host, len, &fq->addrs,
+					 &fq->vq);
 		if (r)
 			return r;
+		snprintf(qname, sizeof(qname), "%s q%u", f->name, i);
+		vio_virtq_set_owner(fq->vq, qname, i, NULL, NULL);
 		fq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		fq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (fq->kick_fd < 0 || fq->call_fd < 0)
 			return -errno;
 		fq->ctx = (struct vio_drv_ctx){
-			.vq = &fq->vq, .mem = &f->mem, .kick = kick_eventfd, .kick_opaque = fq,
+			.vq = fq->vq, .mem = &f->mem, .kick = kick_eventfd, .kick_opaque = fq,
 			.call_fd = fq->call_fd,
 		};
 		/* A fresh packed ring's wrap counters start at 1 (bit 15), as QEMU sends it. */
@@ -408,6 +416,7 @@ int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_v
 	if (!f)
 		return -ENOMEM;
 	f->sock = f->mem_fd = -1;
+	snprintf(f->name, sizeof(f->name), "%s", o->name && *o->name ? o->name : o->socket_path);
 	f->mem_size = o->mem_size;
 	f->nqueues = o->nqueues;
 	f->queue_size = o->queue_size ? o->queue_size : 256;
@@ -447,6 +456,12 @@ int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f)
 
 	if (f->sock < 0)
 		return 0;
+	/*
+	 * A backend that is stuck must not hold us for the full reply timeout:
+	 * stopping the rings is a courtesy (it completes in-flight I/O first),
+	 * and the first unanswered request closes the socket for the rest.
+	 */
+	vio_vhu_set_timeout(f->sock, VHU_DISCONNECT_TIMEOUT_MS);
 	for (unsigned i = 0; i < f->nqueues; i++) {
 		if (f->q[i].running) {
 			int r = vio_vhu_frontend_stop_queue(f, i, NULL);
@@ -465,7 +480,7 @@ void vio_vhu_frontend_close(struct vio_vhu_frontend *f)
 		return;
 	close_fd(&f->sock);
 	for (unsigned i = 0; i < f->nqueues; i++) {
-		vio_virtq_fini(&f->q[i].vq);
+		vio_virtq_free(f->q[i].vq);
 		close_fd(&f->q[i].kick_fd);
 		close_fd(&f->q[i].call_fd);
 	}

@@ -135,9 +135,9 @@ enum vio_vhu_reply {
 	X(SET_VRING_ADDR, 9, VHU_SZ_ADDR, 0, 0, VIO_VHU_REPLY_ACK, set_vring_addr)                 \
 	X(SET_VRING_BASE, 10, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_base)               \
 	X(GET_VRING_BASE, 11, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_STATE, get_vring_base)             \
-	X(SET_VRING_KICK, 12, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_kick)                 \
-	X(SET_VRING_CALL, 13, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_call)                 \
-	X(SET_VRING_ERR, 14, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_err)                   \
+	X(SET_VRING_KICK, 12, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_fd)                 \
+	X(SET_VRING_CALL, 13, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_fd)                 \
+	X(SET_VRING_ERR, 14, VHU_SZ_U64, 0, 1, VIO_VHU_REPLY_ACK, set_vring_fd)                   \
 	X(GET_PROTOCOL_FEATURES, 15, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_protocol_features)  \
 	X(SET_PROTOCOL_FEATURES, 16, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, set_protocol_features)   \
 	X(GET_QUEUE_NUM, 17, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_queue_num)                  \
@@ -205,6 +205,7 @@ const char *vio_vhu_req_name(uint32_t request);
  * Receive one front-end request from fd (blocking; a SO_RCVTIMEO on fd
  * bounds a peer stalling mid-message). On success the header, payload and
  * fds (close-on-exec, owned by the caller: vio_vhu_msg_close_fds) are in m.
+ * Rejections are logged under owner (the connection's name).
  * Returns:
  *   0        a valid known request
  *   -ENOMSG  an unknown request (header in m): payload consumed, fds
@@ -214,14 +215,15 @@ const char *vio_vhu_req_name(uint32_t request);
  *   -ECONNRESET the peer closed (cleanly before a header, or mid-message)
  *   other negative errno from the socket
  */
-int vio_vhu_msg_recv(int fd, struct vio_vhu_msg *m);
+int vio_vhu_msg_recv(int fd, struct vio_vhu_msg *m, const char *owner);
 
 /*
  * Receive the reply to `request` (front-end side): REPLY bit set, same
  * request, size right for its reply kind (or a u64 ack when ack is true),
  * no fds. Same error codes as vio_vhu_msg_recv.
  */
-int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_msg *m);
+int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_msg *m,
+			   const char *owner);
 
 /* Send m (header, size bytes of payload, nfds fds); version bits are set here. */
 int vio_vhu_msg_send(int fd, struct vio_vhu_msg *m);
@@ -230,6 +232,46 @@ int vio_vhu_msg_send(int fd, struct vio_vhu_msg *m);
 int vio_vhu_msg_reply_u64(int fd, uint32_t request, uint64_t v);
 
 void vio_vhu_msg_close_fds(struct vio_vhu_msg *m);
+
+/* ---- pieces the blocking and the incremental receivers share (msg.c) ---- */
+
+/* Unknown requests are read and dropped; a size past this is not vhost-user at all. */
+#define VHU_DISCARD_MAX (64u * 1024)
+
+struct msghdr;
+/* Take the fds of every SCM_RIGHTS block into m; -EPROTO if any had to be dropped. */
+int vio_vhu_collect_fds(struct msghdr *mh, struct vio_vhu_msg *m);
+/* After the header: 0 go on, 1 an unknown oversized request to read away, -EPROTO. */
+int vio_vhu_check_header(const struct vio_vhu_msg *m, const char *owner);
+/* After the payload: 0, -ENOMSG (unknown) or -EPROTO; fds closed unless 0. */
+int vio_vhu_validate_request(struct vio_vhu_msg *m, const char *owner);
+
+/* ---- incremental receive on a non-blocking socket (msg_rx.c) ---- */
+
+/*
+ * One request being assembled from whatever the socket has: the backend
+ * never waits inside a message, so a peer that trickles bytes delays
+ * nobody; the owner bounds how long a message may stay incomplete.
+ */
+struct vio_vhu_rx {
+	struct vio_vhu_msg m;  /* header, payload and fds so far */
+	uint8_t hdr[VHOST_USER_HDR_SIZE];
+	uint32_t got;          /* bytes of the current message read (header + payload) */
+	uint32_t discard_left; /* unknown oversized payload still to read away */
+	bool bad_fds;
+};
+
+void vio_vhu_rx_init(struct vio_vhu_rx *rx);
+/* Forget a partial message (its fds are closed). */
+void vio_vhu_rx_reset(struct vio_vhu_rx *rx);
+/* True while a message has begun but not ended. */
+bool vio_vhu_rx_partial(const struct vio_vhu_rx *rx);
+/*
+ * Read what fd holds of the current message, never blocking. Returns
+ * -EAGAIN (need more bytes), or what vio_vhu_msg_recv returns for a whole
+ * message (0 with it in *m, -ENOMSG, -EPROTO, -ECONNRESET, -errno).
+ */
+int vio_vhu_rx_step(int fd, struct vio_vhu_rx *rx, struct vio_vhu_msg *m, const char *owner);
 
 /* Receive exactly len bytes (EINTR and short reads handled). */
 int vio_vhu_recv_all(int fd, void *buf, size_t len);

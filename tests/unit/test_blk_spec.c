@@ -66,22 +66,10 @@ static void test_errors_name_the_input(void **state)
 	expect_error("sock=a,ram=1G,direct", "direct");
 	expect_error("sock=a,ram=1G,readonly=yes", "readonly");
 	expect_error("sock=,ram=1G", "sock");
-}
-
-static void test_sizes(void **state)
-{
-	uint64_t v;
-
-	assert_int_equal(parse_size("4096", &v), 0);
-	assert_true(v == 4096);
-	assert_int_equal(parse_size("2T", &v), 0);
-	assert_true(v == 2ull << 40);
-	assert_int_equal(parse_size("64KiB", &v), 0);
-	assert_true(v == 64ull << 10);
-	assert_int_equal(parse_size("99999999999999999999", &v), -22);
-	assert_int_equal(parse_size("17179869184G", &v), -22); /* 2^34 GiB overflows */
-	assert_int_equal(parse_size("-1", &v), -22);
-	assert_int_equal(parse_size("", &v), -22);
+	expect_error("sock=a,ram=1G,queues=2,queues=4", "'queues' given twice");
+	expect_error("sock=a,ram=1G,readonly,readonly", "'readonly' given twice");
+	expect_error("sock=a,ram=1G,ram=2G", "'ram' given twice");
+	expect_error("sock=a,ram=4Q", "ram=4Q");
 }
 
 int main(void)
@@ -90,7 +78,6 @@ int main(void)
 		cmocka_unit_test(test_file_form),
 		cmocka_unit_test(test_ram_form_and_defaults),
 		cmocka_unit_test(test_errors_name_the_input),
-		cmocka_unit_test(test_sizes),
 	};
 	return cmocka_run_group_tests_name("blk_spec", tests, NULL, NULL);
 }

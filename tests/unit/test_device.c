@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Device state: the status handshake in the spec's order, feature
- * negotiation (FEATURES_OK declined for unoffered bits), config space.
+ * negotiation (FEATURES_OK declined for unoffered bits).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "vio/device.h"
+#include "core/device.h"
 
 #define ACK VIRTIO_CONFIG_S_ACKNOWLEDGE
 #define DRV VIRTIO_CONFIG_S_DRIVER
@@ -31,7 +31,7 @@ static void test_full_handshake(void **state)
 	struct vio_device d;
 	uint64_t accept = VIO_BIT(VIRTIO_F_VERSION_1) | VIO_BIT(3);
 
-	vio_device_init(&d, offered, NULL, 0);
+	vio_device_init(&d, offered);
 	handshake_to(&d, accept);
 	assert_int_equal(vio_device_features(&d), 0); /* nothing negotiated before FEATURES_OK */
 	assert_int_equal(vio_device_set_status(&d, ACK | DRV | FOK), 0);
@@ -47,7 +47,7 @@ static void test_unoffered_bit_declines_features_ok(void **state)
 {
 	struct vio_device d;
 
-	vio_device_init(&d, offered, NULL, 0);
+	vio_device_init(&d, offered);
 	handshake_to(&d, VIO_BIT(VIRTIO_F_VERSION_1) | VIO_BIT(5));
 	assert_int_equal(vio_device_set_status(&d, ACK | DRV | FOK), -ENOTSUP);
 	/* The driver re-reads status and must not find FEATURES_OK. */
@@ -61,7 +61,7 @@ static void test_legacy_driver_declined(void **state)
 {
 	struct vio_device d;
 
-	vio_device_init(&d, offered, NULL, 0);
+	vio_device_init(&d, offered);
 	handshake_to(&d, VIO_BIT(3)); /* no VERSION_1 */
 	assert_int_equal(vio_device_set_status(&d, ACK | DRV | FOK), -ENOTSUP);
 	assert_int_equal(vio_device_get_status(&d) & FOK, 0);
@@ -71,7 +71,7 @@ static void test_order_enforced(void **state)
 {
 	struct vio_device d;
 
-	vio_device_init(&d, offered, NULL, 0);
+	vio_device_init(&d, offered);
 	assert_int_equal(vio_device_set_status(&d, DRV), -EINVAL);	/* DRIVER before ACK */
 	assert_int_equal(vio_device_set_status(&d, ACK | FOK), -EINVAL); /* FEATURES_OK before DRIVER */
 	assert_int_equal(vio_device_set_status(&d, ACK | DRV | DOK), -EINVAL); /* DRIVER_OK early */
@@ -89,7 +89,7 @@ static void test_failed_and_reset(void **state)
 {
 	struct vio_device d;
 
-	vio_device_init(&d, offered, NULL, 0);
+	vio_device_init(&d, offered);
 	handshake_to(&d, VIO_BIT(VIRTIO_F_VERSION_1));
 	assert_int_equal(vio_device_set_status(&d, ACK | DRV | VIRTIO_CONFIG_S_FAILED), 0);
 	assert_true(vio_device_get_status(&d) & VIRTIO_CONFIG_S_FAILED);
@@ -104,7 +104,7 @@ static void test_needs_reset_sticky(void **state)
 {
 	struct vio_device d;
 
-	vio_device_init(&d, offered, NULL, 0);
+	vio_device_init(&d, offered);
 	handshake_to(&d, VIO_BIT(VIRTIO_F_VERSION_1));
 	assert_int_equal(vio_device_set_status(&d, ACK | DRV | FOK | DOK), 0);
 	/* only the device may set NEEDS_RESET */
@@ -119,27 +119,6 @@ static void test_needs_reset_sticky(void **state)
 	assert_int_equal(vio_device_get_status(&d), 0);
 }
 
-static void test_config_space(void **state)
-{
-	struct vio_device d;
-	uint8_t cfg[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-	uint8_t buf[8] = {0};
-	uint32_t gen;
-
-	vio_device_init(&d, offered, cfg, sizeof(cfg));
-	assert_int_equal(vio_device_config_read(&d, 2, buf, 4), 0);
-	assert_memory_equal(buf, cfg + 2, 4);
-	assert_int_equal(vio_device_config_read(&d, 6, buf, 4), -EINVAL);
-	assert_int_equal(vio_device_config_read(&d, UINT32_MAX, buf, 2), -EINVAL);
-	assert_int_equal(vio_device_config_read(&d, 8, buf, 0), 0);
-	assert_int_equal(vio_device_config_write(&d, 7, buf, 2), -EINVAL);
-	assert_int_equal(vio_device_config_write(&d, 0, "\xaa", 1), 0);
-	assert_int_equal(cfg[0], 0xaa);
-	gen = d.generation;
-	vio_device_config_changed(&d);
-	assert_int_equal(d.generation, gen + 1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,7 +128,6 @@ int main(void)
 		cmocka_unit_test(test_order_enforced),
 		cmocka_unit_test(test_failed_and_reset),
 		cmocka_unit_test(test_needs_reset_sticky),
-		cmocka_unit_test(test_config_space),
 	};
 	return cmocka_run_group_tests_name("device", tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The guest memory map: what vio_mem_add accepts and refuses, and that
- * translate (and the uaddr / host reverse lookups) return a pointer only for
+ * translate (and the host reverse lookup) return a pointer only for
  * a non-empty range wholly inside one region.
  */
 #include <errno.h>
@@ -12,19 +12,18 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vio/mem.h"
+#include "core/mem_internal.h"
 
 static uint8_t host_a[4096], host_b[4096], host_c[8192];
 
 #define GA 0x100000000ull
 #define GB (GA + sizeof(host_a)) /* adjacent to A in guest space */
 #define GC 0x200000000ull
-#define UA 0x7f0000000000ull
 
 static void two_adjacent(struct vio_mem *m)
 {
-	struct vio_mem_region a = { GA, sizeof(host_a), host_a, UA };
-	struct vio_mem_region b = { GB, sizeof(host_b), host_b, 0 };
+	struct vio_mem_region a = { GA, sizeof(host_a), host_a };
+	struct vio_mem_region b = { GB, sizeof(host_b), host_b };
 
 	vio_mem_init(m);
 	assert_int_equal(vio_mem_add(m, &a), 0);
@@ -35,7 +34,7 @@ static void two_adjacent(struct vio_mem *m)
 static void test_add_rejects_zero_size(void **state)
 {
 	struct vio_mem m;
-	struct vio_mem_region r = { GA, 0, host_a, 0 };
+	struct vio_mem_region r = { GA, 0, host_a };
 
 	vio_mem_init(&m);
 	assert_int_equal(vio_mem_add(&m, &r), -EINVAL);
@@ -45,14 +44,12 @@ static void test_add_rejects_zero_size(void **state)
 static void test_add_rejects_wrap(void **state)
 {
 	struct vio_mem m;
-	struct vio_mem_region gpa_wraps = { UINT64_MAX - 100, 4096, host_a, 0 };
-	struct vio_mem_region uaddr_wraps = { GA, 4096, host_a, UINT64_MAX - 100 };
-	struct vio_mem_region host_wraps = { GA, 4096, (void *)(UINTPTR_MAX - 100), 0 };
-	struct vio_mem_region last_page = { UINT64_MAX - 4095, 4096, host_a, 0 };
+	struct vio_mem_region gpa_wraps = { UINT64_MAX - 100, 4096, host_a };
+	struct vio_mem_region host_wraps = { GA, 4096, (void *)(UINTPTR_MAX - 100) };
+	struct vio_mem_region last_page = { UINT64_MAX - 4095, 4096, host_a };
 
 	vio_mem_init(&m);
 	assert_int_equal(vio_mem_add(&m, &gpa_wraps), -EINVAL);
-	assert_int_equal(vio_mem_add(&m, &uaddr_wraps), -EINVAL);
 	assert_int_equal(vio_mem_add(&m, &host_wraps), -EINVAL);
 	assert_int_equal(m.nregions, 0);
 	/* ending exactly at 2^64 does not wrap */
@@ -64,14 +61,14 @@ static void test_add_rejects_wrap(void **state)
 static void test_add_rejects_overlap(void **state)
 {
 	struct vio_mem m;
-	struct vio_mem_region a = { GA, 4096, host_a, 0 };
+	struct vio_mem_region a = { GA, 4096, host_a };
 	struct vio_mem_region same = a;
-	struct vio_mem_region tail = { GA + 4095, 4096, host_b, 0 };
-	struct vio_mem_region head = { GA - 4095, 4096, host_b, 0 };
-	struct vio_mem_region inside = { GA + 16, 16, host_b, 0 };
-	struct vio_mem_region around = { GA - 16, 8192, host_c, 0 };
-	struct vio_mem_region before = { GA - 4096, 4096, host_b, 0 };
-	struct vio_mem_region after = { GA + 4096, 4096, host_c, 0 };
+	struct vio_mem_region tail = { GA + 4095, 4096, host_b };
+	struct vio_mem_region head = { GA - 4095, 4096, host_b };
+	struct vio_mem_region inside = { GA + 16, 16, host_b };
+	struct vio_mem_region around = { GA - 16, 8192, host_c };
+	struct vio_mem_region before = { GA - 4096, 4096, host_b };
+	struct vio_mem_region after = { GA + 4096, 4096, host_c };
 
 	vio_mem_init(&m);
 	assert_int_equal(vio_mem_add(&m, &a), 0);
@@ -94,10 +91,10 @@ static void test_add_full_map(void **state)
 
 	vio_mem_init(&m);
 	for (unsigned i = 0; i < VIO_MEM_MAX_REGIONS; i++) {
-		r = (struct vio_mem_region){ GA + i * 0x10000ull, 4096, host_a, 0 };
+		r = (struct vio_mem_region){ GA + i * 0x10000ull, 4096, host_a };
 		assert_int_equal(vio_mem_add(&m, &r), 0);
 	}
-	r = (struct vio_mem_region){ GC, 4096, host_b, 0 };
+	r = (struct vio_mem_region){ GC, 4096, host_b };
 	assert_int_equal(vio_mem_add(&m, &r), -ENOSPC);
 	assert_int_equal(m.nregions, VIO_MEM_MAX_REGIONS);
 	/* removing one makes room again */
@@ -137,7 +134,7 @@ static void test_translate_outside(void **state)
 static void test_translate_straddling_end(void **state)
 {
 	struct vio_mem m;
-	struct vio_mem_region c = { GC, sizeof(host_c), host_c, 0 };
+	struct vio_mem_region c = { GC, sizeof(host_c), host_c };
 
 	vio_mem_init(&m);
 	assert_int_equal(vio_mem_add(&m, &c), 0);
@@ -196,26 +193,6 @@ static void test_remove(void **state)
 	assert_null(vio_mem_translate(&m, GB, 1));
 }
 
-static void test_uaddr_to_gpa(void **state)
-{
-	struct vio_mem m;
-	uint64_t gpa = 0;
-
-	two_adjacent(&m);
-	assert_int_equal(vio_mem_uaddr_to_gpa(&m, UA, 1, &gpa), 0);
-	assert_true(gpa == GA);
-	assert_int_equal(vio_mem_uaddr_to_gpa(&m, UA + 100, 50, &gpa), 0);
-	assert_true(gpa == GA + 100);
-	assert_int_equal(vio_mem_uaddr_to_gpa(&m, UA + sizeof(host_a) - 1, 1, &gpa), 0);
-	assert_true(gpa == GA + sizeof(host_a) - 1);
-	assert_int_equal(vio_mem_uaddr_to_gpa(&m, UA + sizeof(host_a) - 1, 2, &gpa), -EFAULT);
-	assert_int_equal(vio_mem_uaddr_to_gpa(&m, UA - 1, 1, &gpa), -EFAULT);
-	assert_int_equal(vio_mem_uaddr_to_gpa(&m, UA, 0, &gpa), -EFAULT);
-	assert_int_equal(vio_mem_uaddr_to_gpa(&m, UA + 8, UINT64_MAX, &gpa), -EFAULT);
-	/* region B has no uaddr (0): address 0 must not match it */
-	assert_int_equal(vio_mem_uaddr_to_gpa(&m, 0, 1, &gpa), -EFAULT);
-}
-
 static void test_host_to_gpa(void **state)
 {
 	struct vio_mem m;
@@ -251,7 +228,6 @@ int main(void)
 		cmocka_unit_test(test_translate_len_zero),
 		cmocka_unit_test(test_translate_overflow),
 		cmocka_unit_test(test_remove),
-		cmocka_unit_test(test_uaddr_to_gpa),
 		cmocka_unit_test(test_host_to_gpa),
 	};
 

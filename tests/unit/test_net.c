@@ -21,7 +21,6 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vio/device.h"
 #include "vio/net.h"
 #include "vio/net_client.h"
 #include "vq_harness.h"

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "vhost_user/backend_internal.h"
 #include "vhost_user/msg.h"
 #include "vhost_user/socket.h"
 
@@ -80,7 +81,7 @@ static void send_raw(uint32_t req, uint32_t flags, uint32_t size, const void *pa
 static int recv_one(struct vio_vhu_msg *m)
 {
 	memset(m, 0xa5, sizeof(*m));
-	return vio_vhu_msg_recv(sp[1], m);
+	return vio_vhu_msg_recv(sp[1], m, "test");
 }
 
 static void test_valid(void **state)
@@ -269,7 +270,7 @@ static void test_roundtrip_fds(void **state)
 	m.fds[1] = efd[1];
 	m.nfds = 2;
 	assert_int_equal(vio_vhu_msg_send(sp[0], &m), 0);
-	assert_int_equal(vio_vhu_msg_recv(sp[1], &r), 0);
+	assert_int_equal(vio_vhu_msg_recv(sp[1], &r, "test"), 0);
 	assert_int_equal(r.nfds, 2);
 	assert_int_equal(r.p.memory.nregions, 2);
 	assert_int_equal(r.p.memory.regions[1].memory_size, 4096);
@@ -288,26 +289,26 @@ static void test_replies(void **state)
 
 	/* good u64 reply */
 	assert_int_equal(vio_vhu_msg_reply_u64(sp[0], VHOST_USER_GET_FEATURES, 7), 0);
-	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_FEATURES, false, &m), 0);
+	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_FEATURES, false, &m, "test"), 0);
 	assert_int_equal(m.p.u64, 7);
 	/* reply to another request */
 	assert_int_equal(vio_vhu_msg_reply_u64(sp[0], VHOST_USER_GET_QUEUE_NUM, 7), 0);
-	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_FEATURES, false, &m),
+	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_FEATURES, false, &m, "test"),
 			 -EPROTO);
 	/* no REPLY flag */
 	send_raw(VHOST_USER_GET_FEATURES, 1, 8, &v, 8, 0);
-	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_FEATURES, false, &m),
+	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_FEATURES, false, &m, "test"),
 			 -EPROTO);
 	/* wrong size, and fds on a reply */
 	send_raw(VHOST_USER_GET_VRING_BASE, 1 | VHOST_USER_REPLY_MASK, 4, &v, 4, 0);
-	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_VRING_BASE, false, &m),
+	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_VRING_BASE, false, &m, "test"),
 			 -EPROTO);
 	send_raw(VHOST_USER_SET_VRING_NUM, 1 | VHOST_USER_REPLY_MASK, 8, &v, 8, 1);
-	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_SET_VRING_NUM, true, &m),
+	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_SET_VRING_NUM, true, &m, "test"),
 			 -EPROTO);
 	/* GET_CONFIG refused: size 0 is a valid reply */
 	send_raw(VHOST_USER_GET_CONFIG, 1 | VHOST_USER_REPLY_MASK, 0, NULL, 0, 0);
-	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_CONFIG, false, &m), 0);
+	assert_int_equal(vio_vhu_msg_recv_reply(sp[1], VHOST_USER_GET_CONFIG, false, &m, "test"), 0);
 	assert_int_equal(m.size, 0);
 }
 
@@ -323,6 +324,32 @@ static void test_table(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* Ring addresses are front-end virtual addresses: one region's, whole, or refused. */
+static void test_uaddr_to_gpa(void **state)
+{
+	static struct vio_vhu_backend b;
+	static uint8_t host[2][4096];
+	const uint64_t ua = 0x7f0000000000ull, ga = 0x100000000ull;
+	uint64_t gpa = 0;
+
+	b.nregions = 2;
+	b.regions[0] = (struct vhu_region){ .r = { ga, 4096, host[0] }, .uaddr = ua };
+	b.regions[1] = (struct vhu_region){ .r = { ga + 4096, 4096, host[1] }, .uaddr = 0 };
+	assert_int_equal(vhu_uaddr_to_gpa(&b, ua, 1, &gpa), 0);
+	assert_true(gpa == ga);
+	assert_int_equal(vhu_uaddr_to_gpa(&b, ua + 100, 50, &gpa), 0);
+	assert_true(gpa == ga + 100);
+	assert_int_equal(vhu_uaddr_to_gpa(&b, ua + 4095, 1, &gpa), 0);
+	assert_int_equal(vhu_uaddr_to_gpa(&b, ua + 4095, 2, &gpa), -EFAULT); /* straddles */
+	assert_int_equal(vhu_uaddr_to_gpa(&b, ua - 1, 1, &gpa), -EFAULT);
+	assert_int_equal(vhu_uaddr_to_gpa(&b, ua, 0, &gpa), -EFAULT);
+	assert_int_equal(vhu_uaddr_to_gpa(&b, ua + 8, UINT64_MAX, &gpa), -EFAULT);
+	/* the second region's front-end address is 0: 0 maps into it, exactly */
+	assert_int_equal(vhu_uaddr_to_gpa(&b, 16, 8, &gpa), 0);
+	assert_true(gpa == ga + 4096 + 16);
+	assert_int_equal(vhu_uaddr_to_gpa(&b, UINT64_MAX, 1, &gpa), -EFAULT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,7 +357,7 @@ int main(void)
 		T(test_bad_sizes),       T(test_config_too_large), T(test_fd_counts),
 		T(test_unknown),         T(test_truncated_payload), T(test_close_mid_header),
 		T(test_close_before_header), T(test_stall_mid_message), T(test_roundtrip_fds),
-		T(test_replies),         T(test_table),
+		T(test_replies),         T(test_table),            T(test_uaddr_to_gpa),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

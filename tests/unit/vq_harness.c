@@ -48,7 +48,7 @@ int vqh_mem_init(struct vqh_mem *m, size_t len)
 	m->len = len;
 	m->gpa = VQH_GPA;
 	vio_mem_init(&m->map);
-	r = (struct vio_mem_region){ .gpa = m->gpa, .size = len, .host = m->host, .uaddr = 0 };
+	r = (struct vio_mem_region){ .gpa = m->gpa, .size = len, .host = m->host };
 	return vio_mem_add(&m->map, &r);
 }
 
@@ -111,7 +111,7 @@ int vqh_q_init(struct vqh_q *q, struct vqh_mem *m, uint64_t features, uint16_t s
 	rc = vio_virtq_device_init(&q->dev, features, size, &q->addrs, &m->map);
 	if (rc)
 		return rc;
-	vio_virtq_set_fault_handler(&q->dev, 7, count_fault, q);
+	vio_virtq_set_owner(&q->dev, "test q7", 7, count_fault, q);
 	return 0;
 }
 

@@ -16,7 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vio/virtq.h"
+#include "core/mem_internal.h"
+#include "core/virtq_internal.h"
 
 #define VQH_GPA 0x100000000ull
 #define VQH_MAX_CHAIN 64

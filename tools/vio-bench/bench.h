@@ -7,8 +7,6 @@
 typedef int vio_bench_cmd_fn(int argc, char **argv);
 
 vio_bench_cmd_fn vio_bench_ring;
-#ifdef VIO_BENCH_HAVE_BLK
 vio_bench_cmd_fn vio_bench_blk;
-#endif
 
 #endif

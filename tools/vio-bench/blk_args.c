@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "blk_bench.h"
+#include "util/parse_num.h"
+
+#define PROG "vio-bench blk"
 #include "vio/vhost_user.h"
 #include "vio/virtio_spec.h"
 
@@ -54,51 +57,10 @@ static void usage(FILE *f)
 		"                     (capacity in bytes, verified: reads checked)\n"
 		"  --info             connect, print the device's features and config, exit\n"
 		"  -h, --help         this text\n"
-		"SIZE takes a k, m, g or t suffix (powers of 1024).\n"
+		"SIZE takes a K, M, G or T suffix (powers of 1024; KiB and KB alike).\n"
 		"Exit status: 0 ok; 1 I/O errors, verify mismatches, a backend that cannot be\n"
 		"reached, fails or stalls, or options that do not fit its disk; 2 bad usage.\n",
 		BLK_MAX_DEPTH);
-}
-
-static int parse_size_arg(const char *opt, const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (!errno && end != s && *s != '-') {
-		switch (*end) {
-		case 'k': case 'K': shift = 10; end++; break;
-		case 'm': case 'M': shift = 20; end++; break;
-		case 'g': case 'G': shift = 30; end++; break;
-		case 't': case 'T': shift = 40; end++; break;
-		}
-		if (!*end && v && v <= (UINT64_MAX >> shift)) {
-			*out = (uint64_t)v << shift;
-			return 0;
-		}
-	}
-	fprintf(stderr, "vio-bench blk: %s '%s': expected a size like 4096, 4k or 1M\n", opt, s);
-	return -EINVAL;
-}
-
-static int parse_uint_arg(const char *opt, const char *s, unsigned min, unsigned max,
-			  unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "vio-bench blk: %s '%s': expected a number from %u to %u\n", opt, s,
-			min, max);
-		return -EINVAL;
-	}
-	*out = (unsigned)v;
-	return 0;
 }
 
 static int parse_rw(const char *s, enum rw_mode *out)
@@ -117,9 +79,9 @@ static int parse_bs(const char *s, uint32_t *out)
 {
 	uint64_t v;
 
-	if (parse_size_arg("--bs", s, &v))
+	if (parse_size_arg(PROG, "--bs", s, 1, BLK_MAX_BS, &v))
 		return -EINVAL;
-	if (v % SECTOR || v > BLK_MAX_BS) {
+	if (v % SECTOR) {
 		fprintf(stderr, "vio-bench blk: --bs '%s': must be a multiple of 512, at most 4M\n",
 			s);
 		return -EINVAL;
@@ -158,12 +120,12 @@ static int parse_one(struct blk_opts *o, int c, const char *arg)
 	case OPT_SOCKET: o->socket = arg; return 0;
 	case OPT_RW: return parse_rw(arg, &o->rw);
 	case OPT_BS: return parse_bs(arg, &o->bs);
-	case OPT_DEPTH: return parse_uint_arg("--iodepth", arg, 1, BLK_MAX_DEPTH, &o->iodepth);
-	case OPT_QUEUES: return parse_uint_arg("--queues", arg, 1, VIO_VHU_MAX_QUEUES, &o->queues);
-	case OPT_SECS: return parse_uint_arg("--seconds", arg, 1, 86400, &o->seconds);
-	case OPT_SIZE: return parse_size_arg("--size", arg, &o->size);
-	case OPT_MIX: return parse_uint_arg("--rwmixread", arg, 0, 100, &o->rwmixread);
-	case OPT_SPIN: return parse_uint_arg("--spin-us", arg, 0, 1000000, &o->spin_us);
+	case OPT_DEPTH: return parse_uint_arg(PROG, "--iodepth", arg, 1, BLK_MAX_DEPTH, &o->iodepth);
+	case OPT_QUEUES: return parse_uint_arg(PROG, "--queues", arg, 1, VIO_VHU_MAX_QUEUES, &o->queues);
+	case OPT_SECS: return parse_uint_arg(PROG, "--seconds", arg, 1, 86400, &o->seconds);
+	case OPT_SIZE: return parse_size_arg(PROG, "--size", arg, 1, UINT64_MAX, &o->size);
+	case OPT_MIX: return parse_uint_arg(PROG, "--rwmixread", arg, 0, 100, &o->rwmixread);
+	case OPT_SPIN: return parse_uint_arg(PROG, "--spin-us", arg, 0, 1000000, &o->spin_us);
 	case OPT_VERIFY: o->verify = true; return 0;
 	case OPT_PACKED: o->packed = true; return 0;
 	case OPT_NO_EIDX: o->no_event_idx = true; return 0;

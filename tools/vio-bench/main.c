@@ -16,9 +16,7 @@ struct vio_bench_cmd {
 
 static const struct vio_bench_cmd cmds[] = {
 	{ "ring", vio_bench_ring, "one virtqueue, driver and device threads (split, packed)" },
-#ifdef VIO_BENCH_HAVE_BLK
 	{ "blk", vio_bench_blk, "virtio-blk over vhost-user: IOPS and latency" },
-#endif
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -22,6 +22,7 @@
 #include "vio/virtq.h"
 
 #include "bench.h"
+#include "util/parse_num.h"
 
 #define RING_GPA 0x40000000ull /* where the test region sits in "guest" space */
 #define MAX_BURSTS 16
@@ -63,7 +64,7 @@ struct ring_result {
 struct ring_run {
 	const struct ring_opts *o;
 	unsigned burst;
-	struct vio_mem mem;
+	struct vio_mem *mem;
 	uint8_t *area;
 	uint8_t *bufs;
 	int kick_fd, call_fd;
@@ -71,8 +72,7 @@ struct ring_run {
 	struct ring_result r;
 	_Alignas(CACHELINE) atomic_bool stop; /* driver -> device: all is reaped, leave */
 	atomic_int failed;                    /* either side saw an error: both leave */
-	_Alignas(CACHELINE) struct vio_virtq drv;
-	_Alignas(CACHELINE) struct vio_virtq dev;
+	struct vio_virtq *drv, *dev; /* each on its own cache lines (the library aligns them) */
 	_Alignas(CACHELINE) char end[CACHELINE];
 };
 
@@ -162,7 +162,7 @@ static void *device_main(void *arg)
 {
 	struct ring_run *rr = arg;
 	const struct ring_opts *o = rr->o;
-	struct vio_virtq *vq = &rr->dev;
+	struct vio_virtq *vq = rr->dev;
 	struct vio_chain chains[MAX_BURST];
 	struct vio_used_elem used[MAX_BURST];
 	struct iovec iov[MAX_BURST][2];
@@ -178,7 +178,7 @@ static void *device_main(void *arg)
 	/* We poll first; the driver need not kick until we say so. */
 	vio_virtq_device_disable_notify(vq);
 	for (;;) {
-		int n = vio_virtq_pop_burst(vq, &rr->mem, chains, rr->burst);
+		int n = vio_virtq_pop_burst(vq, rr->mem, chains, rr->burst);
 
 		if (n < 0) {
 			fail(rr, n, "device: vio_virtq_pop_burst");
@@ -224,7 +224,7 @@ static void *driver_main(void *arg)
 {
 	struct ring_run *rr = arg;
 	const struct ring_opts *o = rr->o;
-	struct vio_virtq *vq = &rr->drv;
+	struct vio_virtq *vq = rr->drv;
 	unsigned burst = rr->burst, size = o->size;
 	uint16_t *free_bufs = malloc(size * sizeof(*free_bufs));
 	void *cookies[MAX_BURST];
@@ -261,7 +261,7 @@ static void *driver_main(void *arg)
 		for (n = 0; n < want; n++) {
 			uint16_t b = free_bufs[--nfree];
 			struct iovec iov = { rr->bufs + (size_t)b * o->buf_size, o->buf_size };
-			int err = vio_virtq_add(vq, &rr->mem, &iov, 0, 1, (void *)(uintptr_t)(b + 1));
+			int err = vio_virtq_add(vq, rr->mem, &iov, 0, 1, (void *)(uintptr_t)(b + 1));
 
 			if (err) {
 				fail(rr, err, "driver: vio_virtq_add");
@@ -373,20 +373,22 @@ static int ring_run_once(const struct ring_opts *o, bool packed, bool eidx, unsi
 		goto out;
 	memset(rr->area, 0, len);
 	rr->bufs = rr->area + ring_len;
-	vio_mem_init(&rr->mem);
-	reg = (struct vio_mem_region){ .gpa = RING_GPA, .size = len, .host = rr->area };
-	err = vio_mem_add(&rr->mem, &reg);
+	err = vio_mem_new(&rr->mem);
 	if (err)
 		goto out;
-	err = vio_virtq_driver_init(&rr->drv, features, (uint16_t)o->size, 0, rr->area, RING_GPA,
-				    ring_len, &addrs);
+	reg = (struct vio_mem_region){ .gpa = RING_GPA, .size = len, .host = rr->area };
+	err = vio_mem_add(rr->mem, &reg);
+	if (err)
+		goto out;
+	err = vio_virtq_driver_new(features, (uint16_t)o->size, 0, rr->area, RING_GPA, ring_len,
+				   &addrs, &rr->drv);
 	if (err) {
-		fprintf(stderr, "vio-bench ring: vio_virtq_driver_init: %s\n", strerror(-err));
+		fprintf(stderr, "vio-bench ring: vio_virtq_driver_new: %s\n", strerror(-err));
 		goto out;
 	}
-	err = vio_virtq_device_init(&rr->dev, features, (uint16_t)o->size, &addrs, &rr->mem);
+	err = vio_virtq_device_new(features, (uint16_t)o->size, &addrs, rr->mem, &rr->dev);
 	if (err) {
-		fprintf(stderr, "vio-bench ring: vio_virtq_device_init: %s\n", strerror(-err));
+		fprintf(stderr, "vio-bench ring: vio_virtq_device_new: %s\n", strerror(-err));
 		goto out;
 	}
 	rr->kick_fd = eventfd(0, EFD_CLOEXEC);
@@ -410,10 +412,10 @@ static int ring_run_once(const struct ring_opts *o, bool packed, bool eidx, unsi
 	pthread_join(tv, NULL);
 	*res = rr->r;
 	err = rr->r.err;
-	if (!err && (vio_virtq_is_broken(&rr->drv) || vio_virtq_is_broken(&rr->dev))) {
-		res->what = vio_virtq_is_broken(&rr->drv) ?
-				    vio_virtq_fault_str(vio_virtq_fault_reason(&rr->drv)) :
-				    vio_virtq_fault_str(vio_virtq_fault_reason(&rr->dev));
+	if (!err && (vio_virtq_is_broken(rr->drv) || vio_virtq_is_broken(rr->dev))) {
+		res->what = vio_virtq_is_broken(rr->drv) ?
+				    vio_virtq_fault_str(vio_virtq_fault_reason(rr->drv)) :
+				    vio_virtq_fault_str(vio_virtq_fault_reason(rr->dev));
 		err = -EIO;
 	}
 out_barrier:
@@ -423,7 +425,9 @@ out:
 		close(rr->kick_fd);
 	if (rr->call_fd >= 0)
 		close(rr->call_fd);
-	vio_virtq_fini(&rr->drv);
+	vio_virtq_free(rr->drv);
+	vio_virtq_free(rr->dev);
+	vio_mem_free(rr->mem);
 	free(rr->area);
 	free(rr);
 	return err;
@@ -478,17 +482,7 @@ static int bad_arg(const char *opt, const char *val)
 
 static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
+	return parse_count(s, min, max, out) == 0;
 }
 
 static bool parse_choice(const char *s, const char *a, const char *b, bool out[2])

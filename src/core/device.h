@@ -1,34 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Device state common to every virtio device, whatever the transport:
- * feature negotiation, the device status state machine (spec 2.1, 3.1) and
- * config space with its generation counter. Transports feed driver actions
- * in; device types read the negotiated features out.
+ * feature negotiation and the device status state machine (spec 2.1, 3.1).
+ * Transports feed driver actions in; device types read the negotiated
+ * features out. Config space is not here: the device type owns it (its
+ * vdev ops), so it has one owner.
  *
  * Not thread-safe: the control path owns it. The data path reads only
  * vio_device_features(), which does not change while DRIVER_OK is set.
  */
-#ifndef VIO_DEVICE_H
-#define VIO_DEVICE_H
+#ifndef VIO_CORE_DEVICE_H
+#define VIO_CORE_DEVICE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "vio/virtio_spec.h"
 
-#define VIO_BIT(n) (1ull << (n))
-
 struct vio_device {
 	uint64_t offered;   /* what the device offers */
 	uint64_t accepted;  /* what the driver wrote (may include garbage until FEATURES_OK) */
 	uint8_t status;
-	uint32_t generation;
-	uint8_t *config;
-	uint32_t config_len;
 };
 
-/* config may be NULL with len 0. The device keeps the pointer, not a copy. */
-void vio_device_init(struct vio_device *d, uint64_t offered, void *config, uint32_t config_len);
+void vio_device_init(struct vio_device *d, uint64_t offered);
 
 /* Driver writes status. -EINVAL (status unchanged) for a transition the spec forbids. */
 int vio_device_set_status(struct vio_device *d, uint8_t status);
@@ -46,12 +41,5 @@ void vio_device_reset(struct vio_device *d);
 
 /* The driver broke a rule: set DEVICE_NEEDS_RESET (sticky until reset). */
 void vio_device_set_needs_reset(struct vio_device *d);
-
-/* Config space access; -EINVAL for a range outside it. Writes bump nothing (driver's own). */
-int vio_device_config_read(const struct vio_device *d, uint32_t off, void *buf, uint32_t len);
-int vio_device_config_write(struct vio_device *d, uint32_t off, const void *buf, uint32_t len);
-
-/* The device changed its config: bump the generation so the driver re-reads. */
-void vio_device_config_changed(struct vio_device *d);
 
 #endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vhost-user backend's private state, shared by its four files:
+ * backend.c (connection and public calls), backend_mem.c (the memory
+ * table), backend_queue.c (queue lifecycle) and backend_handlers.c (one
+ * handler per front-end request). Everything here runs on the one control
+ * thread that calls vio_vhu_backend_dispatch, except where a field says so.
+ */
+#ifndef VIO_VHU_BACKEND_INTERNAL_H
+#define VIO_VHU_BACKEND_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/device.h"
+#include "core/log.h"
+#include "core/mem_internal.h"
+#include "guard.h"
+#include "msg.h"
+#include "vio/vhost_user.h"
+
+#define VHU_NAME_MAX 128
+
+/* A region as the front-end described it, and where we mapped it. */
+struct vhu_region {
+	struct vio_mem_region r; /* gpa, size, host: what the translate map holds */
+	uint64_t uaddr;          /* the front-end's virtual address (ring addresses use it) */
+	void *map;               /* what mmap returned */
+	size_t map_len;
+	struct vhu_guard *guard; /* SIGBUS guard record while installed (file not sealed) */
+	unsigned extra_refs;     /* ADD_MEM_REG of this same region again, less REM_MEM_REG */
+};
+
+struct vhu_queue {
+	struct vio_vhu_backend *b;
+	unsigned index;
+	char name[VHU_NAME_MAX + 8]; /* "<backend name> q<index>" */
+	uint16_t num;          /* 0 until SET_VRING_NUM */
+	bool has_addr;
+	struct vio_vhu_vring_addr addr; /* front-end virtual addresses */
+	uint32_t base;         /* vhost-user ring base for the next (re)initialisation */
+	bool base_set;         /* base came from SET_VRING_BASE or a stopped ring, else fresh */
+	int kick_fd, call_fd, err_fd;
+	bool kick_set;         /* SET_VRING_KICK seen (fd or polling) since the ring stopped */
+	bool enabled;
+	bool running;          /* vdev queue_start called and handed to the application */
+	atomic_bool faulted;   /* set by the data-path thread, read by the control thread */
+	struct vio_virtq *vq;  /* the ring, while its indices are live (NULL otherwise) */
+	struct vio_vq_ctx ctx;
+};
+
+struct vio_vhu_backend {
+	struct vio_vhu_backend_opts o;
+	char *path;
+	char name[VHU_NAME_MAX]; /* owner of every log line about this backend */
+	int listen_fd, conn_fd;
+	int timer_fd;            /* reconnect back-off (client) and message deadlines */
+	int ep_fd;               /* what the application waits on: listen or conn, and timer */
+	unsigned backoff_ms;
+	struct vio_vhu_rx rx;    /* the request being assembled */
+	uint64_t msg_deadline_ms; /* CLOCK_MONOTONIC ms by which rx must complete; 0: none */
+
+	struct vio_device dev;   /* status and feature acceptance (config lives in the vdev) */
+	uint64_t offered;        /* virtio features incl. VHOST_USER_F_PROTOCOL_FEATURES */
+	uint64_t features;       /* last SET_FEATURES */
+	uint64_t protocol;       /* agreed protocol features */
+	unsigned max_queues;
+	uint64_t unknown_logged; /* one warning per unknown request id (bit 63: ids >= 63) */
+
+	struct vio_mem mem;
+	struct vhu_region regions[VIO_VHU_MAX_MEM_SLOTS];
+	unsigned nregions;
+	uint64_t mapped_bytes;   /* sum of the regions' mappings, bounded by o.max_mem_bytes */
+	atomic_bool mem_lost;    /* the SIGBUS guard replaced a region the front-end shrank */
+	int lost_fd;             /* eventfd the guard writes then; in ep_fd */
+	bool lost_handled;       /* the device was failed for it (once per memory table) */
+	bool unsealed_warned;
+	struct vhu_queue q[VIO_VHU_MAX_QUEUES];
+};
+
+/* What a handler tells the dispatcher to answer. */
+enum vhu_result {
+	VHU_ERROR,      /* refused: nonzero ack if asked; a request owed a reply drops the peer */
+	VHU_OK,         /* done: zero ack if asked */
+	VHU_REPLY,      /* done, the handler filled the reply payload in the message */
+	VHU_DISCONNECT, /* the front-end cannot be trusted any more */
+};
+
+typedef enum vhu_result vhu_handler(struct vio_vhu_backend *b, struct vio_vhu_msg *m);
+
+/* backend_handlers.c: the dispatch table, generated from VIO_VHU_REQUESTS. */
+extern vhu_handler *const vhu_handlers[VHOST_USER_MAX_REQUEST];
+
+/* backend.c */
+uint64_t vhu_virtio_features(const struct vio_vhu_backend *b);
+void vhu_close_fd(int *fd);
+
+/* backend_mem.c: the memory table. Callers pause the queues first (vhu_pause_all). */
+/*
+ * Map a region after checking its fd (a memory file), that it lies inside
+ * the file, and that it fits the budget of bytes still allowed.
+ */
+int vhu_region_map(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d, int fd,
+		   uint64_t budget, struct vhu_region *out);
+void vhu_region_unmap(struct vhu_region *r);
+/* Replace the table with regs[0, n) (already mapped and checked). */
+void vhu_mem_replace(struct vio_vhu_backend *b, const struct vhu_region *regs, unsigned n);
+/* Check that regs[0, n) form a valid translate map (no overlap, no wrap). */
+int vhu_mem_check(const struct vhu_region *regs, unsigned n);
+int vhu_mem_add(struct vio_vhu_backend *b, const struct vhu_region *reg);
+int vhu_mem_remove(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d);
+/*
+ * QEMU's vhost-user-net adds every region once per queue pair (one vhost
+ * device each, one connection): an identical region takes a reference
+ * (true), and a removal drops one while others remain (true).
+ */
+bool vhu_mem_ref(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d);
+bool vhu_mem_unref(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d);
+void vhu_mem_unmap_all(struct vio_vhu_backend *b);
+/* The guard replaced a shrunk region: fail the device until a new memory table. */
+void vhu_mem_check_lost(struct vio_vhu_backend *b);
+/* A front-end virtual address range (ring addresses) as a guest address: 0 or -EFAULT. */
+int vhu_uaddr_to_gpa(const struct vio_vhu_backend *b, uint64_t uaddr, uint64_t len,
+		     uint64_t *gpa);
+
+/* backend_queue.c: queue lifecycle. */
+struct vhu_queue *vhu_queue_at(struct vio_vhu_backend *b, uint32_t index);
+void vhu_queue_pause(struct vio_vhu_backend *b, struct vhu_queue *q);
+void vhu_queue_invalidate(struct vhu_queue *q);
+void vhu_queue_try_start(struct vio_vhu_backend *b, struct vhu_queue *q);
+void vhu_queue_reset(struct vio_vhu_backend *b, struct vhu_queue *q);
+void vhu_pause_all(struct vio_vhu_backend *b);
+void vhu_start_all(struct vio_vhu_backend *b);
+/* The memory map changed (queues paused): point every live ring at it, restart. */
+void vhu_queues_remap(struct vio_vhu_backend *b);
+/* Raise NEEDS_RESET for queues the data path found broken. */
+void vhu_sync_faults(struct vio_vhu_backend *b);
+void vhu_reset_device_state(struct vio_vhu_backend *b);
+
+/* The vhost-user encoding of a ring position (GET/SET_VRING_BASE). */
+uint32_t vhu_base_encode(bool packed, const struct vio_virtq_pos *pos);
+int vhu_base_decode(bool packed, uint32_t base, uint16_t size, struct vio_virtq_pos *pos);
+
+#endif
