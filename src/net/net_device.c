@@ -109,18 +109,22 @@ static int tx_frame(struct vio_net *net, struct net_txq *tq, struct vio_chain *c
 		size_t skip = NET_HDR_LEN;
 
 		net_iov_read(iov, n, 0, &hdr, NET_HDR_LEN);
-		while (skip >= iov[0].iov_len) {
+		while (n && skip >= iov[0].iov_len) {
 			skip -= iov[0].iov_len;
 			iov++;
 			n--;
 		}
-		iov[0].iov_base = (uint8_t *)iov[0].iov_base + skip;
-		iov[0].iov_len -= skip;
+		if (n) {
+			iov[0].iov_base = (uint8_t *)iov[0].iov_base + skip;
+			iov[0].iov_len -= skip;
+		}
 	}
-	if (!iov[0].iov_len && n > 1) {
+	if (n && !iov[0].iov_len) {
 		iov++;
 		n--;
 	}
+	if (!n)
+		return NET_FAIL(VIO_NET_DROP_TX_RUNT); /* a header and nothing after it */
 	r = net_frame_parse(f, &hdr, iov, n, c->out_bytes - NET_HDR_LEN, tq->caps);
 	if (r == NET_FAIL(VIO_NET_DROP_TX_BAD_OFFLOAD))
 		tx_log_once(net, tq, "offload request it did not negotiate or cannot be done");

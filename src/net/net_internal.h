@@ -202,7 +202,7 @@ void net_rxq_drain(struct net_rxq *rq);
 /*
  * Deliver f into the port through put(), completing its checksum or
  * segmenting it as the receiver's caps require. put() returns 0 or
- * NET_FAIL(reason); the first failure is returned (later segments are still tried).
+ * NET_FAIL(reason); the first failure ends the frame and is returned.
  */
 typedef int net_put_fn(void *opaque, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
 		       unsigned niov, uint32_t len, uint32_t patch_off, uint16_t patch);

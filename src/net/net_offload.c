@@ -60,7 +60,6 @@ static int deliver_segments(const struct net_frame *f, unsigned rx_caps, net_put
 	struct iovec iov[SEG_IOV_MAX];
 	uint16_t ip_id;
 	uint32_t seq;
-	int first_err = 0;
 
 	if (!net_iov_read(f->iov, f->niov, 0, orig, hl))
 		return NET_FAIL(VIO_NET_DROP_TX_BAD_OFFLOAD);
@@ -106,14 +105,12 @@ static int deliver_segments(const struct net_frame *f, unsigned rx_caps, net_put
 		/* TCP header then payload: the header's length is a multiple of 4, parity holds. */
 		wr16(s + l4 + 16, csum_final(net_csum_iov(iov, n + 1, l4, tcp_len, pseudo)));
 		r = put(opaque, &out, iov, n + 1, hl + seg, UINT32_MAX, 0);
-		if (r) {
-			if (!first_err)
-				first_err = r;
-		} else {
-			(*delivered)++;
-		}
+		/* A receiver out of buffers gets none of the rest: stop, do not grind on. */
+		if (r)
+			return r;
+		(*delivered)++;
 	}
-	return first_err;
+	return 0;
 }
 
 int net_offload_deliver(const struct net_frame *f, unsigned rx_caps, net_put_fn *put,

@@ -15,6 +15,7 @@
 #define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
 #define NET_MAX_HDRS 256u /* Ethernet + VLAN + IPv4 with options + TCP with options fit */
+#define NET_MIN_MSS 88u   /* Linux's TCP_MIN_MSS */
 
 static inline uint16_t be16(const uint8_t *p)
 {
@@ -92,7 +93,8 @@ int net_frame_parse(struct net_frame *f, const struct virtio_net_hdr_v1 *hdr,
 	if (gso == VIRTIO_NET_HDR_GSO_NONE)
 		return 0;
 	/* HOST_ECN, UFO and USO are never offered: those types are the sender's error. */
-	if (!(f->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || hdr->gso_size == 0)
+	/* An MSS below TCP's minimum would make thousands of segments of one frame. */
+	if (!(f->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || hdr->gso_size < NET_MIN_MSS)
 		return NET_FAIL(VIO_NET_DROP_TX_BAD_OFFLOAD);
 	if (!(gso == VIRTIO_NET_HDR_GSO_TCPV4 && (caps & NET_CAP_TSO4)) &&
 	    !(gso == VIRTIO_NET_HDR_GSO_TCPV6 && (caps & NET_CAP_TSO6)))

@@ -9,7 +9,7 @@
 # Arguments every testpmd here takes: no hugepages, no PCI scan, a small pool.
 TP_EAL=(--no-huge -m 512 --no-pci)
 TP_APP=(-i --total-num-mbufs=16384)
-declare -A TP_FD=() TP_PIDS=() TP_LOGS=()
+declare -A TP_FD=() TP_PIDS=() TP_LOGS=() TP_MARK=()
 
 # need_testpmd: prints a SKIP line and returns 1 when testpmd is missing.
 need_testpmd() {
@@ -55,6 +55,7 @@ testpmd_start() {
 testpmd_do() {
 	local name=$1 cmd=$2 pat=${3:-testpmd> } secs=${4:-10} log=${TP_LOGS[$1]} mark deadline
 	mark=$(wc -c <"$log")
+	TP_MARK[$name]=$mark
 	echo "$cmd" >&"${TP_FD[$name]}"
 	deadline=$((SECONDS + secs))
 	until tail -c +"$((mark + 1))" "$log" | grep -aq -- "$pat"; do
@@ -62,6 +63,15 @@ testpmd_do() {
 		pid_alive "${TP_PIDS[$name]}" || return 1
 		sleep 0.1
 	done
+}
+
+# testpmd_rx_total NAME: runs "show port stats all" and prints the sum of
+# the ports' RX-packets in its answer (-1 if there is none).
+testpmd_rx_total() {
+	testpmd_do "$1" "show port stats all" "Tx-bps" || { echo -1; return 1; }
+	sleep 0.2
+	tail -c +"$((TP_MARK[$1] + 1))" "${TP_LOGS[$1]}" |
+		awk '/RX-packets:/ { s += $2; n++ } END { print (n ? s : -1) }'
 }
 
 # testpmd_stat NAME PORT FIELD: FIELD (RX-packets, TX-packets, TX-dropped...)

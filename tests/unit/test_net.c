@@ -421,13 +421,17 @@ static void test_tx_misshaped(void **state)
 	iov[1] = (struct iovec){ s + 1029, 7 };
 	iov[2] = (struct iovec){ s + 1100, 80 };
 	assert_int_equal(vio_net_client_post_raw(r.p[0].cl, 1, iov, 3, 0), 0);
+	/* A header split 5 + 7 with nothing after it. */
+	iov[0] = (struct iovec){ s + 1024, 5 };
+	iov[1] = (struct iovec){ s + 1029, 7 };
+	assert_int_equal(vio_net_client_post_raw(r.p[0].cl, 1, iov, 2, 0), 0);
 	pump(&r);
 	assert_int_equal(drain(&r, 1, 0, NULL, NULL), 1);
 	assert_int_equal(vio_net_client_tx_reap(r.p[0].cl, 0), 0);
 	vio_net_client_stats(r.p[0].cl, &cs);
-	assert_int_equal(cs.raw_done, 5);
+	assert_int_equal(cs.raw_done, 6);
 	assert_int_equal(stats(&r, 0).drops[VIO_NET_DROP_TX_BAD_HEADER], 2);
-	assert_int_equal(stats(&r, 0).drops[VIO_NET_DROP_TX_RUNT], 1);
+	assert_int_equal(stats(&r, 0).drops[VIO_NET_DROP_TX_RUNT], 2);
 	assert_int_equal(stats(&r, 0).drops[VIO_NET_DROP_TX_BAD_OFFLOAD], 1);
 	/* Nothing broke: normal traffic still flows. */
 	send1(&r, 0, 0, bcast, 500, 5);
@@ -860,6 +864,16 @@ static void test_offload_tso(void **state)
 		for (uint32_t i = 0; i < payload; i++)
 			assert_int_equal(seen[i], pat(99, i));
 		assert_int_equal(stats(&r, 2).rx_packets, (v6 + 1) * nseg);
+	}
+	/* An MSS below TCP's minimum (thousands of segments from one frame) is refused. */
+	{
+		uint32_t len = make_tcp(big, false, bcast, r.p[0].mac, 20000, &h, 10);
+		struct vio_net_tx tx = { big, len, &h };
+
+		assert_int_equal(vio_net_client_send(r.p[0].cl, 0, &tx, 1), 1);
+		pump(&r);
+		assert_int_equal(stats(&r, 0).drops[VIO_NET_DROP_TX_BAD_OFFLOAD], 1);
+		assert_int_equal(vio_net_client_recv(r.p[2].cl, 0, rx, 32), 0);
 	}
 	rig_close(&r);
 }
