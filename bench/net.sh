@@ -99,7 +99,7 @@ frontend() {
 	local flag="" out
 	[ "$2" = packed ] && flag=--packed
 	out=$(taskset -c 0 "$bench" net --socket "$a" --rx-socket "$b" --size "$1" \
-		--seconds "$secs" $flag --machine 2>&1)
+		--warmup-ms 1000 --seconds "$secs" $flag --machine 2>&1)
 	sed -nE 's/.* mpps=([0-9.]+).*/\1/p' <<<"$out" | tail -n 1 | grep . || echo -1
 }
 
@@ -139,9 +139,9 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 done
 
-# median: of the numbers on stdin (one per line, -1 skipped).
+# median: of the numbers on stdin (one per line; failed runs, -1 or 0, skipped).
 median() {
-	grep -v '^-' | sort -g | awk '{ v[NR] = $1 } END {
+	awk '$1 > 0' | sort -g | awk '{ v[NR] = $1 } END {
 		if (!NR) { print "n/a"; exit }
 		printf "%.3f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }

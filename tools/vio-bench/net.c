@@ -229,6 +229,7 @@ static int run_txrx(const struct net_opts *o, struct net_port *a, struct net_por
 	 */
 	uint64_t per = o->no_mrg ? 1 : (o->size + HDR + 2047) / 2048;
 	uint64_t window = o->qsize / 4 / per ? o->qsize / 4 / per : 1;
+	uint64_t given_up = 0, seen = 0, progress = now_ns(), warm_end, base = 0;
 	unsigned tick = 0;
 	int n;
 
@@ -237,14 +238,35 @@ static int run_txrx(const struct net_opts *o, struct net_port *a, struct net_por
 		return -1;
 	}
 	res->t0 = now_ns();
-	end = res->t0 + (uint64_t)o->seconds * 1000000000u;
+	warm_end = res->t0 + (uint64_t)o->warmup_ms * 1000000u;
+	end = warm_end + (uint64_t)o->seconds * 1000000000u;
 	while (running(end, &tick) && (!o->count || res->sent < o->count)) {
+		/* The rate is counted from the end of the warm-up. */
+		if (warm_end && (tick % 64) == 0 && now_ns() >= warm_end) {
+			res->t0 = now_ns();
+			base = s.received;
+			warm_end = 0;
+		}
 		/*
-		 * At most half a receive ring in flight: the sink keeps up, so
-		 * what goes missing is lost on the way, not overrun at the end.
+		 * A quarter of the receive ring in flight at most: the sink keeps
+		 * up, so what goes missing is lost on the way, not overrun at the
+		 * end. Frames not back 50 ms after the last arrival are given up
+		 * on (they count as drops at the end), so a loss cannot stall us.
 		 */
-		uint64_t inflight = res->sent - s.received;
+		uint64_t inflight = res->sent - s.received - given_up;
 
+		if (inflight >= window) {
+			uint64_t t = now_ns();
+
+			if (s.received != seen) {
+				seen = s.received;
+				progress = t;
+			} else if (t - progress > 50000000u) {
+				given_up += inflight;
+				progress = t;
+				inflight = 0;
+			}
+		}
 		if (inflight < window &&
 		    send_some(a, &g, &res->sent, o->count,
 			      window - inflight < g.burst ? (unsigned)(window - inflight) : g.burst) < 0)
@@ -256,7 +278,7 @@ static int run_txrx(const struct net_opts *o, struct net_port *a, struct net_por
 	}
 	/* A timed run's rate counts what arrived in its time; a counted run's, all of it. */
 	res->t1 = now_ns();
-	res->rated = s.received;
+	res->rated = s.received - base;
 	/* What is still on its way has 200 ms (with --count: the rest of the time) to arrive. */
 	drain_end = now_ns() + (o->count ? (end > now_ns() ? end - now_ns() : 0) : 0) + 200000000u;
 	while (s.received < res->sent && now_ns() < drain_end && !atomic_load(&stop_flag)) {
@@ -268,7 +290,7 @@ static int run_txrx(const struct net_opts *o, struct net_port *a, struct net_por
 	}
 	if (o->count) {
 		res->t1 = now_ns();
-		res->rated = s.received;
+		res->rated = s.received - base;
 	}
 	res->received = s.received;
 	res->drops = res->sent - s.received;

@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"                     else tx\n"
 		"  --size N           frame bytes, %u..%u (64)\n"
 		"  --seconds N        length of the run (5)\n"
+		"  --warmup-ms N      txrx: traffic for N ms before the rate is counted (0)\n"
 		"  --count N          stop after sending N frames (0: no limit)\n"
 		"  --burst N          frames per send call, 1..256 (32)\n"
 		"  --queues N         queue pairs to set up (1); traffic uses the first\n"
@@ -81,6 +82,7 @@ int net_parse_args(int argc, char **argv, struct net_opts *o)
 		{"dst", required_argument, NULL, 'D'},    {"packed", no_argument, NULL, 'P'},
 		{"no-mrg", no_argument, NULL, 'M'},       {"no-event-idx", no_argument, NULL, 'E'},
 		{"in-order", no_argument, NULL, 'I'},     {"machine", no_argument, NULL, 'x'},
+		{"warmup-ms", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	bool mode_set = false;
@@ -139,6 +141,10 @@ int net_parse_args(int argc, char **argv, struct net_opts *o)
 			break;
 		case 'D':
 			if (parse_mac_arg("--dst", optarg, o->dst))
+				return 2;
+			break;
+		case 'W':
+			if (parse_uint_arg(PROG, "--warmup-ms", optarg, 0, 600000, &o->warmup_ms))
 				return 2;
 			break;
 		case 'P': o->packed = true; break;

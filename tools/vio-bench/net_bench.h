@@ -15,6 +15,7 @@ struct net_opts {
 	enum net_mode mode;
 	uint32_t size;      /* frame bytes, Ethernet header included */
 	unsigned seconds;
+	unsigned warmup_ms; /* txrx: traffic before the rate is counted */
 	uint64_t count;     /* frames to send (0: until seconds run out) */
 	unsigned burst;
 	unsigned pairs;
