@@ -285,6 +285,13 @@ static int net_queue_start(void *dev, unsigned q, const struct vio_vq_ctx *ctx, 
 		pr->tx.started = true;
 		return 0;
 	case Q_CTRL:
+		/*
+		 * A front-end that keeps the control queue itself (QEMU, DPDK's
+		 * virtio-user) never negotiates CTRL_VQ with us: a ring at this
+		 * index is then another queue pair's, more than this port has.
+		 */
+		if (!has(features, VIRTIO_NET_F_CTRL_VQ))
+			return -EINVAL;
 		if (net->ctrl.started)
 			return -EBUSY;
 		net->ctrl.ctx = *ctx;

@@ -922,6 +922,9 @@ static void test_refuses_legacy(void **state)
 	assert_int_equal(v.ops->queue_start(v.dev, 0, &ctx, f), -ENOTSUP);
 	assert_int_equal(v.ops->queue_start(v.dev, 3, &ctx, f | VIO_BIT(VIRTIO_F_VERSION_1)),
 			 -EINVAL);
+	/* The control queue's index without CTRL_VQ: a queue pair the port does not have. */
+	assert_int_equal(v.ops->queue_start(v.dev, 2, &ctx, f | VIO_BIT(VIRTIO_F_VERSION_1)),
+			 -EINVAL);
 	assert_int_equal(v.ops->max_queues(v.dev), 3);
 	no.queue_pairs = VIO_NET_MAX_PAIRS + 1;
 	assert_int_equal(vio_net_new(&no, &bad), -EINVAL);
