@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "net/mac_table.h"
 #include "vio/net.h"
 #include "vio/net_client.h"
 #include "vq_harness.h"
@@ -935,6 +936,53 @@ static void test_refuses_legacy(void **state)
 	vio_switch_free(sw);
 }
 
+/* The learning table alone: a full table, aging, and removals in the middle of probe clusters. */
+static void test_mac_table(void **state)
+{
+	static struct net_mac_table t;
+	uint8_t m[6] = { 0x02, 0, 0, 0, 0, 0 };
+	uint16_t port;
+	uint32_t gen;
+
+	net_mac_init(&t, 10);
+	for (unsigned i = 0; i < NET_MAC_MAX + 100; i++) {
+		m[4] = (uint8_t)(i >> 8);
+		m[5] = (uint8_t)i;
+		net_mac_learn(&t, m, (uint16_t)(i % 7), i, 100);
+	}
+	/* The table keeps NET_MAC_MAX live entries; the rest are not learned (they flood). */
+	assert_int_equal(t.count, NET_MAC_MAX);
+	/* Remove every third; every other one must still be found where it was learned. */
+	for (unsigned i = 0; i < NET_MAC_MAX; i += 3) {
+		m[4] = (uint8_t)(i >> 8);
+		m[5] = (uint8_t)i;
+		net_mac_remove(&t, m);
+	}
+	for (unsigned i = 0; i < NET_MAC_MAX; i++) {
+		bool found;
+
+		m[4] = (uint8_t)(i >> 8);
+		m[5] = (uint8_t)i;
+		found = net_mac_lookup(&t, m, 105, &port, &gen);
+		assert_int_equal(found, i % 3 != 0);
+		if (found) {
+			assert_int_equal(port, i % 7);
+			assert_int_equal(gen, i);
+		}
+	}
+	/* A move updates in place; aged entries are forgotten and their slots reused. */
+	m[4] = 0;
+	m[5] = 1;
+	net_mac_learn(&t, m, 42, 9, 106);
+	assert_true(net_mac_lookup(&t, m, 106, &port, &gen));
+	assert_int_equal(port, 42);
+	assert_false(net_mac_lookup(&t, m, 117, &port, &gen));
+	m[4] = 0x7f;
+	net_mac_learn(&t, m, 3, 0, 200);
+	assert_true(net_mac_lookup(&t, m, 200, &port, &gen));
+	assert_int_equal(port, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -952,6 +1000,7 @@ int main(void)
 		VQH_BOTH(test_offload_tso),
 		VQH_SPLIT(test_link),
 		VQH_SPLIT(test_refuses_legacy),
+		cmocka_unit_test(test_mac_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
