@@ -13,7 +13,11 @@
 # 64 and 1500-byte frames, split and packed rings. The driver (testpmd or
 # vio-bench) runs on CPU 0, the middle on CPU 1. Every round measures every
 # case on both middles back to back; the table gives the median Mpps of
-# each and the median of the per-round ratios viod / DPDK.
+# each and the median of the per-round ratios viod / DPDK. It also gives
+# the middle's busy time per frame (time in polls or bursts that moved
+# frames, over the frames taken from the senders: viod --record-busy,
+# testpmd --record-core-cycles) and the ratio DPDK / viod of that: how many
+# times the work one switch does per frame the other does in the same time.
 #
 # usage: bench/net.sh [--rounds N] [--seconds S] [--build DIR] [--quick]
 #   --quick: 64-byte frames, split rings, vm2vm only (a smoke run)
@@ -57,22 +61,34 @@ middle_start() {
 	rm -f "$a" "$b"
 	if [ "$1" = viod ]; then
 		# Polls without sleeping, as testpmd does.
-		start_bg taskset -c 1 "$viod" -q --poll-us 1000000 --net "sock=$a" --net "sock=$b" \
-			>"$tmp/viod.log" 2>&1
+		start_bg taskset -c 1 "$viod" -q --poll-us 1000000 --record-busy \
+			--net "sock=$a" --net "sock=$b" >"$tmp/viod.log" 2>&1
 		mid_pid=$VIO_LAST_PID
 		wait_for_socket "$a" 10 "$mid_pid" && wait_for_socket "$b" 10 "$mid_pid"
 	else
 		testpmd_start mid '0@1,1@1' --vdev "net_vhost0,iface=$a" --vdev "net_vhost1,iface=$b" \
-			-- --forward-mode=io --max-pkt-len=9600 || return 1
+			-- --forward-mode=io --max-pkt-len=9600 --record-core-cycles || return 1
 		testpmd_do mid start
 	fi
 }
 
+# middle_stop viod|dpdk: ends the middle; prints its busy ns per frame taken
+# from the senders over the whole run (-1 if it cannot tell).
 middle_stop() {
 	if [ "$1" = viod ]; then
+		kill -USR1 "$mid_pid" 2>/dev/null
+		sleep 0.5
 		stop_pid "$mid_pid" 5
+		awk '/ poller: busy_ns=/ { split($0, x, "busy_ns="); busy = x[2] + 0 }
+		     / port [0-9]+: / { split($0, y, "tx_packets="); f[$3] = y[2] + 0 }
+		     END { for (p in f) n += f[p]; printf "%.1f\n", (n && busy) ? busy / n : -1 }' \
+			"$tmp/viod.log"
 	else
+		testpmd_do mid stop "Accumulated forward statistics" >/dev/null
 		testpmd_quit mid
+		sed -nE 's#.*CPU cycles/packet=([0-9.]+) .* at ([0-9]+) MHz.*#\1 \2#p' \
+			"${TP_LOGS[mid]}" | tail -n 1 |
+			awk '{ printf "%.1f\n", $2 ? $1 * 1000 / $2 : -1 } END { if (!NR) print -1 }'
 	fi
 	rm -f "$a" "$b"
 }
@@ -116,7 +132,7 @@ else
 	done
 fi
 
-declare -A res=()
+declare -A res=() busy=()
 k=0
 echo "bench/net.sh: $rounds rounds of ${#cases[@]} cases on viod and DPDK, ${secs} s each"
 for ((r = 1; r <= rounds; r++)); do
@@ -128,13 +144,14 @@ for ((r = 1; r <= rounds; r++)); do
 		for m in "${order[@]}"; do
 			if middle_start "$m"; then
 				v=$($t "$size" "$layout")
-				middle_stop "$m"
+				ns=$(middle_stop "$m")
 			else
 				v=-1
-				middle_stop "$m" 2>/dev/null
+				ns=$(middle_stop "$m" 2>/dev/null)
 			fi
 			res["$c|$m|$r"]=$v
-			echo "  round $r: $t $size B $layout, $m: $v Mpps"
+			busy["$c|$m|$r"]=$ns
+			echo "  round $r: $t $size B $layout, $m: $v Mpps, middle busy $ns ns/frame"
 		done
 	done
 done
@@ -146,20 +163,32 @@ median() {
 		printf "%.3f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# ratios A B: per round, A's value over B's, one per line.
+ratios() {
+	local -n x=$1 y=$2
+	for ((r = 1; r <= rounds; r++)); do
+		awk -v x="${x["$c|$3|$r"]}" -v y="${y["$c|$4|$r"]}" \
+			'BEGIN { if (x > 0 && y > 0) printf "%.4f\n", x / y; else print -1 }'
+	done
+}
+
 echo
-echo "| test     | frame  | rings  | viod Mpps | DPDK Mpps | viod / DPDK (median of rounds) |"
-echo "|----------|--------|--------|-----------|-----------|--------------------------------|"
+echo "| test     | frame  | rings  | viod Mpps | DPDK Mpps | viod/DPDK | viod ns/frame | DPDK ns/frame | DPDK/viod |"
+echo "|----------|--------|--------|-----------|-----------|-----------|---------------|---------------|-----------|"
 for c in "${cases[@]}"; do
 	read -r t size layout <<<"$c"
 	mv=$(for ((r = 1; r <= rounds; r++)); do echo "${res["$c|viod|$r"]}"; done | median)
 	md=$(for ((r = 1; r <= rounds; r++)); do echo "${res["$c|dpdk|$r"]}"; done | median)
-	ratio=$(for ((r = 1; r <= rounds; r++)); do
-		awk -v x="${res["$c|viod|$r"]}" -v y="${res["$c|dpdk|$r"]}" \
-			'BEGIN { if (x > 0 && y > 0) printf "%.4f\n", x / y; else print -1 }'
-	done | median)
-	printf "| %-8s | %4s B | %-6s | %9s | %9s | %30s |\n" "$t" "$size" "$layout" "$mv" "$md" "$ratio"
+	bv=$(for ((r = 1; r <= rounds; r++)); do echo "${busy["$c|viod|$r"]}"; done | median)
+	bd=$(for ((r = 1; r <= rounds; r++)); do echo "${busy["$c|dpdk|$r"]}"; done | median)
+	ratio=$(ratios res res viod dpdk | median)
+	bratio=$(ratios busy busy dpdk viod | median)
+	printf "| %-8s | %4s B | %-6s | %9s | %9s | %9s | %13s | %13s | %9s |\n" "$t" "$size" \
+		"$layout" "$mv" "$md" "$ratio" "$bv" "$bd" "$bratio"
 done
 echo
-echo "vm2vm: frames/s the driving testpmd (2 virtio-user ports, io, tx_first 32) receives;"
-echo "frontend: frames/s vio-bench net receives (txrx, half a ring in flight). Driver on CPU 0,"
-echo "middle on CPU 1; DPDK's middle is testpmd with two net_vhost ports in io forwarding."
+echo "Mpps: vm2vm, frames/s the driving testpmd (2 virtio-user ports, io, tx_first 32)"
+echo "receives; frontend, frames/s vio-bench net receives (txrx). ns/frame: the middle's busy"
+echo "time (polls or bursts that moved frames) per frame taken from a sender. Ratios: medians"
+echo "of the per-round ratios. Driver on CPU 0, middle on CPU 1; DPDK's middle is testpmd with"
+echo "two net_vhost ports in io forwarding."

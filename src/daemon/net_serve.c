@@ -187,4 +187,11 @@ void net_ports_print_stats(const struct net_ports *np)
 		/* Asked for (SIGUSR1, exit): printed whatever the log level. */
 		vio_log_stderr("viod", VIO_LOG_INFO, name, line);
 	}
+	if (np->poller && vio_poller_busy_ns(np->poller)) {
+		char line[96];
+
+		snprintf(line, sizeof(line), "busy_ns=%llu (in polls that found work)",
+			 (unsigned long long)vio_poller_busy_ns(np->poller));
+		vio_log_stderr("viod", VIO_LOG_INFO, "poller", line);
+	}
 }

@@ -52,12 +52,14 @@ struct poller_thread {
 	unsigned nqueues;
 	unsigned nkickless; /* queues without a kick fd: the front-end never kicks them */
 	unsigned load; /* queues assigned: the control thread's own count, no lock needed */
+	_Atomic uint64_t busy_ns; /* time in polls that found work (when recording); thread writes */
 };
 
 struct vio_poller {
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 	unsigned spin_ns;
+	bool record_busy;
 	unsigned nthreads;
 	struct poller_thread *threads;
 	struct poller_group groups[POLLER_MAX_QUEUES]; /* control thread only */
@@ -165,7 +167,19 @@ static unsigned poll_all(struct poller_thread *t)
 
 		if (s->broken)
 			continue;
-		r = s->pq.vdev.ops->queue_poll(s->pq.vdev.dev, s->pq.q);
+		if (__builtin_expect(t->p->record_busy, 0)) {
+			uint64_t t0 = now_ns();
+
+			r = s->pq.vdev.ops->queue_poll(s->pq.vdev.dev, s->pq.q);
+			if (r > 0)
+				atomic_store_explicit(&t->busy_ns,
+						      atomic_load_explicit(&t->busy_ns,
+									   memory_order_relaxed) +
+							      (now_ns() - t0),
+						      memory_order_relaxed);
+		} else {
+			r = s->pq.vdev.ops->queue_poll(s->pq.vdev.dev, s->pq.q);
+		}
 		if (r > 0) {
 			work += r;
 		} else if (r < 0) {
@@ -317,6 +331,20 @@ static struct poller_group *find_group(struct vio_poller *p, const void *group)
 		if (p->groups[i].group == group)
 			return &p->groups[i];
 	return NULL;
+}
+
+void vio_poller_record_busy(struct vio_poller *p, bool on)
+{
+	p->record_busy = on;
+}
+
+uint64_t vio_poller_busy_ns(const struct vio_poller *p)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < p->nthreads; i++)
+		sum += atomic_load_explicit(&p->threads[i].busy_ns, memory_order_relaxed);
+	return sum;
 }
 
 int vio_poller_add(struct vio_poller *p, const struct vio_poll_queue *pq)

@@ -7,6 +7,7 @@
 #ifndef VIO_POLLER_H
 #define VIO_POLLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vio/vdev.h"
@@ -39,6 +40,16 @@ int vio_poller_add(struct vio_poller *p, const struct vio_poll_queue *pq);
  * more. -ENOENT if it was not being polled. Control thread only.
  */
 int vio_poller_remove(struct vio_poller *p, void *dev, unsigned q);
+
+/*
+ * Account the time spent in polls that found work (a benchmark's "busy"
+ * time; off by default: it costs two clock reads per poll). Call before
+ * the first queue is added.
+ */
+void vio_poller_record_busy(struct vio_poller *p, bool on);
+
+/* Nanoseconds all threads spent in polls that found work, since they started. */
+uint64_t vio_poller_busy_ns(const struct vio_poller *p);
 
 /* Stop every thread (queues still present are simply dropped) and free. */
 void vio_poller_free(struct vio_poller *p);

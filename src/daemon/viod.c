@@ -48,6 +48,7 @@ struct viod_opts {
 	unsigned ntap;
 	unsigned threads;
 	unsigned poll_us;
+	bool record_busy;
 	uint64_t max_guest_mem;
 	enum vio_log_level log_level;
 };
@@ -88,6 +89,8 @@ static void usage(FILE *out)
 		"                  queues of the switch are polled by one of them)\n"
 		"  --poll-us N     microseconds an idle thread keeps polling before it sleeps\n"
 		"                  on the queues' eventfds (default 50; 0: sleep at once)\n"
+		"  --record-busy   count the time the data-plane threads spend in polls that\n"
+		"                  find work (printed with the counters; for benchmarks)\n"
 		"  --max-guest-mem SIZE  guest memory one front-end may map (default 1T)\n"
 		"  -v, --verbose   log more (repeat for debug)\n"
 		"  -q, --quiet     log errors only\n"
@@ -118,6 +121,7 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 		{"blk", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
 		{"net", required_argument, NULL, 'n'},   {"tap", required_argument, NULL, 'T'},
 		{"poll-us", required_argument, NULL, 'p'}, {"verbose", no_argument, NULL, 'v'},
+		{"record-busy", no_argument, NULL, 'R'},
 		{"max-guest-mem", required_argument, NULL, 'm'},
 		{"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
@@ -165,6 +169,9 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 		case 't':
 			if (parse_uint_arg("viod", "--threads", optarg, 1, 64, &o->threads))
 				return -EINVAL;
+			break;
+		case 'R':
+			o->record_busy = true;
 			break;
 		case 'p':
 			if (parse_uint_arg("viod", "--poll-us", optarg, 0, 1000000, &o->poll_us))
@@ -414,6 +421,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = vio_poller_new(o.threads, o.poll_us, &poller);
+	if (!r)
+		vio_poller_record_busy(poller, o.record_busy);
 	if (r) {
 		fprintf(stderr, "viod: cannot start %u data-plane threads: %s\n", o.threads,
 			strerror(-r));
