@@ -31,6 +31,7 @@ struct net_txq {
 
 struct net_ctrlq {
 	bool started, attached;
+	bool fresh; /* started on a new ring (position 0): the driver starts over */
 	struct vio_vq_ctx ctx;
 	uint64_t features;
 	struct vio_chain chains[CTRL_BURST];
@@ -40,6 +41,7 @@ struct net_ctrlq {
 
 struct net_pair {
 	bool rx_started, rx_attached;
+	bool rx_no_ctrl; /* its driver negotiated no control queue */
 	struct net_rxq rx;
 	struct net_txq tx;
 };
@@ -259,6 +261,7 @@ static int net_queue_start(void *dev, unsigned q, const struct vio_vq_ctx *ctx, 
 {
 	struct vio_net *net = dev;
 	struct net_pair *pr = q < 2 * net->pairs ? &net->q[q / 2] : NULL;
+	struct vio_virtq_pos pos;
 
 	if (!ctx || !ctx->vq || !ctx->mem)
 		return -EINVAL;
@@ -270,6 +273,7 @@ static int net_queue_start(void *dev, unsigned q, const struct vio_vq_ctx *ctx, 
 		if (pr->rx_started)
 			return -EBUSY;
 		net_rxq_init(&pr->rx, ctx, features, net->mtu);
+		pr->rx_no_ctrl = !has(features, VIRTIO_NET_F_CTRL_VQ);
 		pr->rx_started = true;
 		return 0;
 	case Q_TX:
@@ -296,6 +300,9 @@ static int net_queue_start(void *dev, unsigned q, const struct vio_vq_ctx *ctx, 
 			return -EBUSY;
 		net->ctrl.ctx = *ctx;
 		net->ctrl.features = features;
+		/* A queue paused and resumed keeps its position: only a new one resets the filter. */
+		net->ctrl.fresh = vio_virtq_get_pos(ctx->vq, &pos) == 0 && pos.avail_idx == 0 &&
+				  pos.used_idx == 0;
 		for (unsigned i = 0; i < CTRL_BURST; i++) {
 			net->ctrl.chains[i].iov = net->ctrl.iov[i];
 			net->ctrl.chains[i].iov_cap = CTRL_IOV_CAP;
@@ -317,6 +324,15 @@ static void net_queue_attach(void *dev, unsigned q)
 	case Q_RX:
 		if (!pr->rx_started || pr->rx_attached)
 			return;
+		if (pr->rx_no_ctrl) {
+			/*
+			 * No control queue, no filter: whatever an earlier driver
+			 * on this port set up through its control queue is gone.
+			 */
+			net_ctrl_reset(net->port, net->has_mac ? net->mac : NULL);
+			net->port->curr_pairs = net->port->max_pairs;
+			set_cfg_mac(net, net->mac);
+		}
 		pr->rx_attached = true;
 		net->port->rxq[q / 2] = &pr->rx;
 		net_port_rx_changed(net->sw, net->port);
@@ -330,9 +346,11 @@ static void net_queue_attach(void *dev, unsigned q)
 			return;
 		net->ctrl.attached = true;
 		/* A driver that runs the control queue starts from the spec's defaults. */
-		net_ctrl_reset(net->port, net->has_mac ? net->mac : NULL);
-		set_cfg_mac(net, net->mac);
-		net_port_rx_changed(net->sw, net->port);
+		if (net->ctrl.fresh) {
+			net_ctrl_reset(net->port, net->has_mac ? net->mac : NULL);
+			set_cfg_mac(net, net->mac);
+			net_port_rx_changed(net->sw, net->port);
+		}
 		return;
 	case Q_BAD:
 		return;
