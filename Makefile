@@ -1,5 +1,5 @@
 # Thin wrapper for the README's two commands; the build itself is meson.
-.PHONY: all demo test bench clean
+.PHONY: all demo test bench docs clean
 
 all:
 	@scripts/install-deps.sh build
@@ -16,6 +16,10 @@ bench: all
 	@scripts/install-deps.sh bench
 	@bash bench/ring.sh
 	@bash bench/blk.sh
+
+docs: all
+	@scripts/install-deps.sh docs
+	@ninja -C build docs
 
 clean:
 	rm -rf build build-test build-test-san

@@ -120,7 +120,7 @@ void vio_virtq_fini(struct vio_virtq *vq);
 
 /*
  * Mark the queue broken (the first reason sticks): log it once by name and
- * tell the owner once. The layouts call it; nothing else does.
+ * tell the owner once. The layouts and vio_virtq_remap call it.
  */
 void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why);
 

@@ -16,6 +16,7 @@
 #include "core/device.h"
 #include "core/log.h"
 #include "core/mem_internal.h"
+#include "guard.h"
 #include "msg.h"
 #include "vio/vhost_user.h"
 
@@ -27,6 +28,7 @@ struct vhu_region {
 	uint64_t uaddr;          /* the front-end's virtual address (ring addresses use it) */
 	void *map;               /* what mmap returned */
 	size_t map_len;
+	struct vhu_guard *guard; /* SIGBUS guard record while installed (file not sealed) */
 };
 
 struct vhu_queue {
@@ -51,8 +53,12 @@ struct vio_vhu_backend {
 	struct vio_vhu_backend_opts o;
 	char *path;
 	char name[VHU_NAME_MAX]; /* owner of every log line about this backend */
-	int listen_fd, conn_fd, timer_fd;
+	int listen_fd, conn_fd;
+	int timer_fd;            /* reconnect back-off (client) and message deadlines */
+	int ep_fd;               /* what the application waits on: listen or conn, and timer */
 	unsigned backoff_ms;
+	struct vio_vhu_rx rx;    /* the request being assembled */
+	uint64_t msg_deadline_ms; /* CLOCK_MONOTONIC ms by which rx must complete; 0: none */
 
 	struct vio_device dev;   /* status and feature acceptance (config lives in the vdev) */
 	uint64_t offered;        /* virtio features incl. VHOST_USER_F_PROTOCOL_FEATURES */
@@ -64,6 +70,11 @@ struct vio_vhu_backend {
 	struct vio_mem mem;
 	struct vhu_region regions[VIO_VHU_MAX_MEM_SLOTS];
 	unsigned nregions;
+	uint64_t mapped_bytes;   /* sum of the regions' mappings, bounded by o.max_mem_bytes */
+	atomic_bool mem_lost;    /* the SIGBUS guard replaced a region the front-end shrank */
+	int lost_fd;             /* eventfd the guard writes then; in ep_fd */
+	bool lost_handled;       /* the device was failed for it (once per memory table) */
+	bool unsealed_warned;
 	struct vhu_queue q[VIO_VHU_MAX_QUEUES];
 };
 
@@ -85,7 +96,12 @@ uint64_t vhu_virtio_features(const struct vio_vhu_backend *b);
 void vhu_close_fd(int *fd);
 
 /* backend_mem.c: the memory table. Callers pause the queues first (vhu_pause_all). */
-int vhu_region_map(const struct vio_vhu_mem_region *d, int fd, struct vhu_region *out);
+/*
+ * Map a region after checking its fd (a memory file), that it lies inside
+ * the file, and that it fits the budget of bytes still allowed.
+ */
+int vhu_region_map(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d, int fd,
+		   uint64_t budget, struct vhu_region *out);
 void vhu_region_unmap(struct vhu_region *r);
 /* Replace the table with regs[0, n) (already mapped and checked). */
 void vhu_mem_replace(struct vio_vhu_backend *b, const struct vhu_region *regs, unsigned n);
@@ -94,6 +110,8 @@ int vhu_mem_check(const struct vhu_region *regs, unsigned n);
 int vhu_mem_add(struct vio_vhu_backend *b, const struct vhu_region *reg);
 int vhu_mem_remove(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d);
 void vhu_mem_unmap_all(struct vio_vhu_backend *b);
+/* The guard replaced a shrunk region: fail the device until a new memory table. */
+void vhu_mem_check_lost(struct vio_vhu_backend *b);
 /* A front-end virtual address range (ring addresses) as a guest address: 0 or -EFAULT. */
 int vhu_uaddr_to_gpa(const struct vio_vhu_backend *b, uint64_t uaddr, uint64_t len,
 		     uint64_t *gpa);

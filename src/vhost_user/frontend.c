@@ -20,6 +20,8 @@
 #include "vio/vhost_user.h"
 
 #define VHU_RING_ALIGN 4096u
+/* How long a clean disconnect waits for each GET_VRING_BASE reply. */
+#define VHU_DISCONNECT_TIMEOUT_MS 500u
 
 struct vhu_fe_queue {
 	struct vio_virtq *vq;
@@ -454,6 +456,12 @@ int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f)
 
 	if (f->sock < 0)
 		return 0;
+	/*
+	 * A backend that is stuck must not hold us for the full reply timeout:
+	 * stopping the rings is a courtesy (it completes in-flight I/O first),
+	 * and the first unanswered request closes the socket for the rest.
+	 */
+	vio_vhu_set_timeout(f->sock, VHU_DISCONNECT_TIMEOUT_MS);
 	for (unsigned i = 0; i < f->nqueues; i++) {
 		if (f->q[i].running) {
 			int r = vio_vhu_frontend_stop_queue(f, i, NULL);

@@ -233,6 +233,46 @@ int vio_vhu_msg_reply_u64(int fd, uint32_t request, uint64_t v);
 
 void vio_vhu_msg_close_fds(struct vio_vhu_msg *m);
 
+/* ---- pieces the blocking and the incremental receivers share (msg.c) ---- */
+
+/* Unknown requests are read and dropped; a size past this is not vhost-user at all. */
+#define VHU_DISCARD_MAX (64u * 1024)
+
+struct msghdr;
+/* Take the fds of every SCM_RIGHTS block into m; -EPROTO if any had to be dropped. */
+int vio_vhu_collect_fds(struct msghdr *mh, struct vio_vhu_msg *m);
+/* After the header: 0 go on, 1 an unknown oversized request to read away, -EPROTO. */
+int vio_vhu_check_header(const struct vio_vhu_msg *m, const char *owner);
+/* After the payload: 0, -ENOMSG (unknown) or -EPROTO; fds closed unless 0. */
+int vio_vhu_validate_request(struct vio_vhu_msg *m, const char *owner);
+
+/* ---- incremental receive on a non-blocking socket (msg_rx.c) ---- */
+
+/*
+ * One request being assembled from whatever the socket has: the backend
+ * never waits inside a message, so a peer that trickles bytes delays
+ * nobody; the owner bounds how long a message may stay incomplete.
+ */
+struct vio_vhu_rx {
+	struct vio_vhu_msg m;  /* header, payload and fds so far */
+	uint8_t hdr[VHOST_USER_HDR_SIZE];
+	uint32_t got;          /* bytes of the current message read (header + payload) */
+	uint32_t discard_left; /* unknown oversized payload still to read away */
+	bool bad_fds;
+};
+
+void vio_vhu_rx_init(struct vio_vhu_rx *rx);
+/* Forget a partial message (its fds are closed). */
+void vio_vhu_rx_reset(struct vio_vhu_rx *rx);
+/* True while a message has begun but not ended. */
+bool vio_vhu_rx_partial(const struct vio_vhu_rx *rx);
+/*
+ * Read what fd holds of the current message, never blocking. Returns
+ * -EAGAIN (need more bytes), or what vio_vhu_msg_recv returns for a whole
+ * message (0 with it in *m, -ENOMSG, -EPROTO, -ECONNRESET, -errno).
+ */
+int vio_vhu_rx_step(int fd, struct vio_vhu_rx *rx, struct vio_vhu_msg *m, const char *owner);
+
 /* Receive exactly len bytes (EINTR and short reads handled). */
 int vio_vhu_recv_all(int fd, void *buf, size_t len);
 

@@ -724,7 +724,7 @@ static void test_client_mode(void **state)
 	int lfd, cfd;
 
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vio-vhu-test-c%d.sock", (int)getpid());
-	lfd = vio_vhu_listen(sock_path);
+	lfd = vio_vhu_listen(sock_path, 0600);
 	assert_true(lfd >= 0);
 	assert_int_equal(vio_vhu_backend_new(&o, &b), 0);
 	for (int round = 0; round < 2; round++) {
