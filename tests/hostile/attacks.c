@@ -300,26 +300,31 @@ static int s_kick_rcvlowat(struct attack *a)
 
 /* ---- (3) a message dripped a byte every 1.5 s ---- */
 
+#define DRIP_GIVE_UP_NS 5000000000ull /* the backend must have hung up by then */
+
 static void *t_drip(void *arg)
 {
 	struct attack *a = arg;
 	uint32_t hdr[3] = { 60, VHOST_USER_VERSION, 65000 };
-	uint64_t t0 = mono_ns();
+	uint64_t next;
 	char b = 0;
 
+	a->since = mono_ns();
+	next = a->since + 1500000000ull;
 	if (hfe_send_raw(a->h.sock, hdr, sizeof(hdr), NULL, 0))
 		return NULL;
 	while (!atomic_load(&a->stop)) {
 		struct pollfd pfd = { .fd = a->h.sock, .events = POLLIN };
+		bool gone = poll(&pfd, 1, 50) == 1 && recv(a->h.sock, &b, 1, MSG_DONTWAIT) <= 0;
 
-		nap(a, 1500);
-		if (atomic_load(&a->stop))
-			break;
-		if (hfe_send_raw(a->h.sock, &b, 1, NULL, 0) ||
-		    (poll(&pfd, 1, 0) == 1 && recv(a->h.sock, &b, 1, MSG_DONTWAIT) == 0)) {
+		if (!gone && mono_ns() >= next) {
+			gone = hfe_send_raw(a->h.sock, &b, 1, NULL, 0) != 0;
+			next += 1500000000ull;
+		}
+		if (gone) {
 			snprintf(a->note, sizeof(a->note), "viod hung up on the drip after %.1f s",
-				 (double)(mono_ns() - t0) / 1e9);
-			a->accepted = 1;
+				 (double)(mono_ns() - a->since) / 1e9);
+			atomic_store(&a->hungup, true);
 			break;
 		}
 	}
@@ -337,11 +342,15 @@ static int s_drip(struct attack *a)
 	return spawn(a, t_drip);
 }
 
+/* A message must arrive whole in bounded time: the dripper is hung up on within 5 s. */
 static int k_drip(struct attack *a)
 {
-	if (a->accepted)
+	while (!atomic_load(&a->hungup) && a->since && mono_ns() - a->since < DRIP_GIVE_UP_NS)
+		usleep(20000);
+	if (atomic_load(&a->hungup))
 		return 0;
-	snprintf(a->why, sizeof(a->why), "the dripping connection is still open");
+	snprintf(a->why, sizeof(a->why), "the dripping connection is still open after %.1f s",
+		 (double)(mono_ns() - a->since) / 1e9);
 	return -1;
 }
 
@@ -507,6 +516,7 @@ static void *t_slots(void *arg)
 			uint32_t id = h->used->ring[h->used_idx % h->qsize].id;
 
 			h->used_idx++;
+			atomic_fetch_add(&a->done, 1);
 			if (id < 3 * SLOT_REQS && id % 3 == 0)
 				slot_post(h, (uint16_t)id);
 			any = true;
@@ -543,25 +553,30 @@ static int s_slots_full(struct attack *a)
 	return spawn(a, t_slots);
 }
 
-/* Eight write-zeroes of 16 whole-disk segments each: 4 GiB of zeroes per request. */
+/*
+ * Eight write-zeroes of 16 segments each, each segment as much of the disk
+ * as one may cover (a 256 MiB RAM disk: 4 GiB of zeroes per request).
+ */
 static int s_write_zeroes(struct attack *a)
 {
 	struct virtio_blk_discard_write_zeroes seg[VIO_BLK_MAX_DWZ_SEG];
-	struct vio_vhu_config cfg = { .offset = 0, .size = 8 };
+	struct virtio_blk_config cfg;
 	struct hfe *h = &a->h;
-	struct vio_vhu_msg m;
-	uint64_t cap;
+	int r;
 
-	if (a_setup(a, 0, 64, HFE_MEM_SIZE, true))
+	if (a_setup(a, VIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES), 64, HFE_MEM_SIZE, true))
 		return -1;
-	if (hfe_call(h, VHOST_USER_GET_CONFIG, &cfg, VIO_VHU_CONFIG_HDR_SIZE + 8, NULL, 0, &m))
+	r = hfe_blk_config(h, &cfg);
+	if (r || !(h->features & VIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES))) {
+		snprintf(a->why, sizeof(a->why), "no write-zeroes on %s (%s)", a->sock,
+			 r ? strerror(r < 0 ? -r : EIO) : "not offered");
 		return -1;
-	memcpy(&cap, m.p.config.region, 8);
+	}
 	for (unsigned i = 0; i < VIO_BLK_MAX_DWZ_SEG; i++)
 		seg[i] = (struct virtio_blk_discard_write_zeroes){
 			.sector = 0,
-			.num_sectors = (uint32_t)(cap < VIO_BLK_MAX_DWZ_SECTORS ? cap :
-						  VIO_BLK_MAX_DWZ_SECTORS),
+			.num_sectors = (uint32_t)(cfg.capacity < cfg.max_write_zeroes_sectors ?
+						  cfg.capacity : cfg.max_write_zeroes_sectors),
 		};
 	memcpy(hfe_ptr(h, HFE_DATA_OFF), seg, sizeof(seg));
 	for (unsigned i = 0; i < 8; i++) {
@@ -569,6 +584,7 @@ static int s_write_zeroes(struct attack *a)
 		uint16_t d = (uint16_t)(3 * i);
 
 		memcpy(hfe_ptr(h, SLOT_HDR(i)), &hdr, sizeof(hdr));
+		*(uint8_t *)hfe_ptr(h, SLOT_HDR(i) + 16) = 0xee; /* not written yet */
 		hfe_desc(h, d, SLOT_HDR(i), 16, NEXT, d + 1);
 		hfe_desc(h, d + 1, HFE_DATA_OFF, sizeof(seg), NEXT, d + 2);
 		hfe_desc(h, d + 2, SLOT_HDR(i) + 16, 1, WR, 0);
@@ -576,6 +592,26 @@ static int s_write_zeroes(struct attack *a)
 	}
 	__atomic_store_n(&h->avail->idx, h->avail_idx, __ATOMIC_RELEASE);
 	hfe_kick(h);
+	return 0;
+}
+
+/* The requests ran (or still run): none was refused, so B was measured against the load. */
+static int k_write_zeroes(struct attack *a)
+{
+	unsigned done = 0;
+
+	for (unsigned i = 0; i < 8; i++) {
+		uint8_t st = *(volatile uint8_t *)hfe_ptr(&a->h, SLOT_HDR(i) + 16);
+
+		if (st != VIRTIO_BLK_S_OK && st != 0xee) {
+			snprintf(a->why, sizeof(a->why), "A's write-zeroes %u got status %u: the "
+				 "load never ran", i, st);
+			return -1;
+		}
+		done += st == VIRTIO_BLK_S_OK;
+	}
+	snprintf(a->note, sizeof(a->note), "%u of A's 8 write-zeroes done by the window's end",
+		 done);
 	return 0;
 }
 
@@ -648,8 +684,9 @@ const struct attack_mode attack_modes[] = {
 	  .cpu_window = true,
 	  .what = "1200 one-MiB O_DIRECT reads kept in a 4096-entry ring (256 device slots)",
 	  .start = s_slots_full },
-	MODE("write-zeroes", "a.sock", 2500,
-	     "8 write-zeroes requests of 16 whole-disk segments each", s_write_zeroes, NULL),
+	{ .name = "write-zeroes", .device = "a.sock", .window_ms = 2500, .arm_ms = 300,
+	  .what = "8 write-zeroes requests of 16 whole-disk segments each",
+	  .start = s_write_zeroes, .contained = k_write_zeroes, .check = "attack-ran" },
 	MODE("ring-writer", "a.sock", 2500, "random writes all over a live ring, kicked",
 	     s_ring_writer, NULL),
 	{ .name = NULL },
@@ -676,6 +713,8 @@ void attack_init(struct attack *a, const char *dir, const struct attack_mode *m,
 	a->log = log;
 	atomic_init(&a->stop, false);
 	atomic_init(&a->outstanding, 0);
+	atomic_init(&a->done, 0);
+	atomic_init(&a->hungup, false);
 }
 
 void attack_stop(struct attack *a)

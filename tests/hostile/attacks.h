@@ -25,6 +25,9 @@ struct attack {
 	bool th_running;
 	atomic_bool stop;
 	atomic_uint outstanding; /* requests A has posted and not seen used */
+	atomic_uint done;        /* requests A has seen used */
+	atomic_bool hungup;      /* viod closed A's connection */
+	uint64_t since;          /* when the attack's first byte went out */
 	int fds[4];            /* pipe ends, sockets A keeps open */
 	unsigned accepted;     /* regions or requests viod accepted */
 	char why[300];         /* a failure of the attacker-side check */
@@ -41,6 +44,7 @@ struct attack_mode {
 	int (*start)(struct attack *a);
 	/* What viod must have done about A: 0 yes, -1 no (a->why), 1 nothing to check. */
 	int (*contained)(struct attack *a);
+	const char *check;   /* the name contained's line goes by (NULL: attacker-contained) */
 };
 
 extern const struct attack_mode attack_modes[];

@@ -31,8 +31,9 @@ struct hcase {
 	int (*fn)(struct hctx *c);
 };
 
-/* NULL-terminated lists (cases_ring.c, cases_req.c, cases_msg.c, cases_fd.c). */
+/* NULL-terminated lists (cases_ring.c, cases_packed.c, cases_req.c, cases_msg.c, cases_fd.c). */
 extern const struct hcase ring_cases[];
+extern const struct hcase packed_cases[];
 extern const struct hcase req_cases[];
 extern const struct hcase msg_cases[];
 extern const struct hcase fd_cases[];
@@ -70,7 +71,9 @@ int expect_answer_or_hangup(struct hctx *c, struct hfe *h, uint32_t req, bool ac
 /* viod's log since the case began names needle. */
 int expect_logged(struct hctx *c, const char *needle);
 
-/* Device capacity in sectors through GET_CONFIG. */
+/* The blk config space, and the capacity in sectors, through GET_CONFIG. */
+struct virtio_blk_config;
+int blk_config(struct hctx *c, struct hfe *h, struct virtio_blk_config *cfg);
 int capacity(struct hctx *c, struct hfe *h, uint64_t *sectors);
 
 #endif

@@ -290,20 +290,32 @@ static int dwz(struct hctx *c, struct hfe *h, const char *what, uint32_t type,
 	return req(c, h, what, type, 0, bytes, want);
 }
 
+/* Discard and write-zeroes negotiated (without them both are UNSUPP, 5.2.6.2). */
 static int c_bad_discard_write_zeroes(struct hctx *c)
 {
 	struct virtio_blk_discard_write_zeroes s[VIO_BLK_MAX_DWZ_SEG + 1];
+	struct virtio_blk_config cfg;
 	uint64_t cap;
 	struct hfe h;
 
-	if (setup(c, &h, 0, Q) || capacity(c, &h, &cap))
+	if (setup(c, &h, VIO_BIT(VIRTIO_BLK_F_DISCARD) | VIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES), Q) ||
+	    blk_config(c, &h, &cfg))
 		goto out;
+	if (!(h.features & VIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES)) ||
+	    !(h.features & VIO_BIT(VIRTIO_BLK_F_DISCARD))) {
+		fail(c, "the device offers no discard or write-zeroes");
+		goto out;
+	}
+	cap = cfg.capacity;
 	memset(s, 0, sizeof(s));
+	/* A good one first: the requests below fail for what they are, not for their type. */
+	s[0] = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = 8 };
+	dwz(c, &h, "a good write-zeroes", VIRTIO_BLK_T_WRITE_ZEROES, s, 16, VIRTIO_BLK_S_OK);
 	s[0] = (struct virtio_blk_discard_write_zeroes){ .sector = cap, .num_sectors = 8 };
 	dwz(c, &h, "write-zeroes at the capacity", VIRTIO_BLK_T_WRITE_ZEROES, s, 16,
 	    VIRTIO_BLK_S_IOERR);
-	s[0] = (struct virtio_blk_discard_write_zeroes){ .sector = 0,
-							 .num_sectors = VIO_BLK_MAX_DWZ_SECTORS + 1 };
+	s[0] = (struct virtio_blk_discard_write_zeroes){
+		.sector = 0, .num_sectors = cfg.max_write_zeroes_sectors + 1 };
 	dwz(c, &h, "write-zeroes beyond max_write_zeroes_sectors", VIRTIO_BLK_T_WRITE_ZEROES, s,
 	    16, VIRTIO_BLK_S_IOERR);
 	for (unsigned i = 0; i <= VIO_BLK_MAX_DWZ_SEG; i++)

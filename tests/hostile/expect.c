@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "cases.h"
+#include "vio/blk.h"
 #include "watch.h"
 
 int fail(struct hctx *c, const char *fmt, ...)
@@ -175,15 +176,21 @@ int expect_survives(struct hctx *c, struct hfe *h, const char *what)
 	return 0;
 }
 
-int capacity(struct hctx *c, struct hfe *h, uint64_t *sectors)
+int blk_config(struct hctx *c, struct hfe *h, struct virtio_blk_config *cfg)
 {
-	struct vio_vhu_config cfg = { .offset = 0, .size = 8 };
-	struct vio_vhu_msg m;
-	int r = hfe_call(h, VHOST_USER_GET_CONFIG, &cfg, VIO_VHU_CONFIG_HDR_SIZE + 8, NULL, 0, &m);
+	int r = hfe_blk_config(h, cfg);
 
 	if (r)
-		return fail(c, "GET_CONFIG of the capacity: %s",
-			    r == HFE_REFUSED ? "refused" : strerror(-r));
-	memcpy(sectors, m.p.config.region, 8);
+		return fail(c, "GET_CONFIG: %s", r == HFE_REFUSED ? "refused" : strerror(-r));
+	return 0;
+}
+
+int capacity(struct hctx *c, struct hfe *h, uint64_t *sectors)
+{
+	struct virtio_blk_config cfg;
+
+	if (blk_config(c, h, &cfg))
+		return -1;
+	*sectors = cfg.capacity;
 	return 0;
 }

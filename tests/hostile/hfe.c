@@ -408,8 +408,10 @@ int hfe_ring_start(struct hfe *h)
 	if (h->kick_fd < 0 || h->call_fd < 0)
 		return -errno;
 	r = hfe_call_state(h, VHOST_USER_SET_VRING_NUM, 0, h->qsize);
+	/* A fresh packed ring starts with both wrap counters at 1 (bit 15), as QEMU sends it. */
 	if (!r)
-		r = hfe_call_state(h, VHOST_USER_SET_VRING_BASE, 0, 0);
+		r = hfe_call_state(h, VHOST_USER_SET_VRING_BASE, 0,
+				   (h->features & VIO_BIT(VIRTIO_F_RING_PACKED)) ? 0x8000u : 0);
 	if (!r)
 		r = hfe_call(h, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL);
 	if (!r)
@@ -490,6 +492,20 @@ uint32_t hfe_used_len(const struct hfe *h, uint16_t back)
 	uint16_t i = (uint16_t)(h->used_idx - 1 - back);
 
 	return __atomic_load_n(&h->used->ring[i % h->qsize].len, __ATOMIC_RELAXED);
+}
+
+int hfe_blk_config(struct hfe *h, struct virtio_blk_config *cfg)
+{
+	struct vio_vhu_config c = { .offset = 0, .size = VIO_BLK_CONFIG_LEN };
+	struct vio_vhu_msg m;
+	int r = hfe_call(h, VHOST_USER_GET_CONFIG, &c, VIO_VHU_CONFIG_HDR_SIZE + c.size, NULL, 0,
+			 &m);
+
+	if (r == 0 && (m.size != VIO_VHU_CONFIG_HDR_SIZE + c.size || m.p.config.size != c.size))
+		r = -EPROTO;
+	if (r == 0)
+		memcpy(cfg, m.p.config.region, VIO_BLK_CONFIG_LEN);
+	return r;
 }
 
 int hfe_eventfd(void)

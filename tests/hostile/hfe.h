@@ -91,6 +91,8 @@ int hfe_wait_needs_reset(struct hfe *h, int ms);
  * status up to FEATURES_OK; share: one memfd region at guest address 0;
  * ring_start: SET_VRING_NUM/BASE/ADDR/KICK/CALL/ENABLE for queue 0 and
  * DRIVER_OK. hfe_setup does all three with a sealed HFE_MEM_SIZE memory.
+ * With VIRTIO_F_RING_PACKED the same offsets hold the descriptor ring and
+ * the driver and device event suppression areas.
  */
 int hfe_negotiate(struct hfe *h, uint64_t extra_features);
 int hfe_share_mem(struct hfe *h, uint64_t size, bool seal);
@@ -117,6 +119,10 @@ int hfe_blk(struct hfe *h, uint32_t type, uint64_t sector, uint32_t len, uint32_
 /* The same, waiting at most ms (-ETIMEDOUT: not served). */
 int hfe_blk_ms(struct hfe *h, uint32_t type, uint64_t sector, uint32_t len, uint32_t *used_len,
 	       int ms);
+
+struct virtio_blk_config;
+/* The blk config space (VIO_BLK_CONFIG_LEN bytes) through GET_CONFIG: as hfe_call. */
+int hfe_blk_config(struct hfe *h, struct virtio_blk_config *cfg);
 
 /* A non-blocking close-on-exec eventfd, or -1. */
 int hfe_eventfd(void);

@@ -30,7 +30,8 @@
 #define MAPS_SLACK (16ull << 20)
 #define MAX_OTHERS 8
 
-static const struct hcase *const groups[] = { ring_cases, req_cases, msg_cases, fd_cases };
+static const struct hcase *const groups[] = { ring_cases, packed_cases, req_cases, msg_cases,
+					      fd_cases };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
 static const struct hcase *find_case(const char *name)

@@ -119,21 +119,18 @@ int viod_settle_fds(pid_t pid, int want, int ms)
 	}
 }
 
-uint64_t viod_data_cpu_ns(pid_t pid)
+/* Call fn for each data-plane thread (not the main thread, not io_uring's workers). */
+static void each_data_thread(pid_t pid, void (*fn)(const char *task_dir, void *arg), void *arg)
 {
-	long hz = sysconf(_SC_CLK_TCK);
 	char path[300], comm[64];
-	uint64_t total = 0;
 	struct dirent *e;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	d = opendir(path);
 	if (!d)
-		return 0;
+		return;
 	while ((e = readdir(d))) {
-		uint64_t ticks;
-		char st;
 		FILE *f;
 
 		if (e->d_name[0] == '.' || atoi(e->d_name) == (int)pid)
@@ -148,12 +145,29 @@ uint64_t viod_data_cpu_ns(pid_t pid)
 		fclose(f);
 		if (!strncmp(comm, "iou-", 4)) /* io_uring's workers do the engine's copies */
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
-		if (read_stat(path, &st, &ticks) == 0)
-			total += ticks;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s", (int)pid, e->d_name);
+		fn(path, arg);
 	}
 	closedir(d);
-	return hz > 0 ? total * (1000000000ull / (uint64_t)hz) : 0;
+}
+
+static void add_state(const char *task, void *arg)
+{
+	struct viod_states *st = arg;
+	char path[320], c;
+
+	snprintf(path, sizeof(path), "%s/stat", task);
+	if (read_stat(path, &c, NULL))
+		return;
+	st->r += c == 'R';
+	st->s += c == 'S';
+	st->d += c == 'D';
+}
+
+void viod_data_states(pid_t pid, struct viod_states *st)
+{
+	memset(st, 0, sizeof(*st));
+	each_data_thread(pid, add_state, st);
 }
 
 long log_mark(const char *path)

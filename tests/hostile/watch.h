@@ -30,8 +30,16 @@ int viod_maps(pid_t pid, struct viod_maps *m);
 /* Poll until viod holds at most want fds (ms bound); the last count seen. */
 int viod_settle_fds(pid_t pid, int want, int ms);
 
-/* CPU time (ns) of viod's data-plane threads: every thread but the main one and io_uring's. */
-uint64_t viod_data_cpu_ns(pid_t pid);
+/*
+ * Of viod's data-plane threads (every thread but the main one and
+ * io_uring's workers), how many are, right now, runnable (R: on a CPU or
+ * waiting for one), asleep in a wait they chose (S: epoll, futex) or
+ * blocked in the kernel (D: typically the disk's request queue).
+ */
+struct viod_states {
+	unsigned r, s, d;
+};
+void viod_data_states(pid_t pid, struct viod_states *st);
 
 /* The log's current size, and whether what was appended since holds needle. */
 long log_mark(const char *path);

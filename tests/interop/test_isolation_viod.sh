@@ -20,7 +20,7 @@ VIO_TEST=isolation
 . "$here/lib.sh"
 
 BOUND_MS=${BOUND_MS:-500}
-viod=$root/${VIO_BUILD:-build}/src/daemon/viod
+viod=${VIOD:-$root/${VIO_BUILD:-build}/src/daemon/viod} # VIOD: test another viod
 hostile=$root/${VIO_BUILD:-build}/tests/hostile/vio-hostile
 for b in "$viod" "$hostile"; do
 	[ -x "$b" ] || { echo "FAIL: $VIO_TEST/setup: $b is not built"; exit 1; }
