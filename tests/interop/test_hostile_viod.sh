@@ -78,7 +78,7 @@ run_case() {
 	out=$(with_timeout 60 "$hostile" run --pid "$v" --log "$log" --sock "$sock" \
 		--other "$o1" --other "$o2" "$case" 2>&1)
 	rc=$?
-	sed "s#hostile/#$label/#" <<<"$out"
+	[ -z "$out" ] || echo "${out//hostile\//$label/}"
 	if [ $rc -eq 124 ]; then
 		echo "FAIL: $label/$case: vio-hostile did not finish in 60 s (viod wedged?)"
 	elif [ $rc -eq 2 ]; then
