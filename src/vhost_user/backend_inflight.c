@@ -591,6 +591,7 @@ int vhu_inflight_queue_start(struct vio_vhu_backend *b, struct vhu_queue *q)
 {
 	struct vhu_inflight_q *iq = &q->iq;
 	bool packed = vio_virtq_is_packed(q->vq);
+	uint64_t one = 1;
 	int r;
 
 	if (!iq->region)
@@ -606,6 +607,12 @@ int vhu_inflight_queue_start(struct vio_vhu_backend *b, struct vhu_queue *q)
 	if (r)
 		return r;
 	vio_virtq_set_tracker(q->vq, packed ? &packed_tracker : &split_tracker, iq);
+	/*
+	 * A predecessor may have published used buffers and died before it
+	 * signalled them: one interrupt costs the driver a look at its ring.
+	 */
+	if (q->call_fd >= 0 && write(q->call_fd, &one, sizeof(one)) < 0)
+		vio_dbg(q->name, "call eventfd write failed");
 	(void)b;
 	return 0;
 }

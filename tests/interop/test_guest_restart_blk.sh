@@ -86,10 +86,12 @@ last_pass() {
 	tr -d '\r' <"$1" | grep -ao 'VIOTEST INFO pass [0-9]*' | tail -n 1 | awk '{print $4}'
 }
 
-# run_restart NAME: the guest on backend NAME (start_NAME), killed KILLS times.
+# run_restart NAME: the guest on backend NAME (start_NAME; NAME-packed: the
+# same with a packed ring), killed KILLS times.
 run_restart() {
-	local name=$1 pfx=$VIO_TEST/$1 sock=$tmp/$1.sock disk=$tmp/$1.raw log=$tmp/$1.log
-	local con=$tmp/$1.console bpid qpid boot rc k p want t0=$SECONDS
+	local name=${1%-packed} pfx=$VIO_TEST/$1 sock=$tmp/$1.sock disk=$tmp/$1.raw log=$tmp/$1.log
+	local con=$tmp/$1.console bpid qpid boot rc k p want t0=$SECONDS dev=num-queues=2
+	[ "$name" = "$1" ] || dev+=",packed=on"
 	truncate -s ${size_mib}M "$disk" || { echo "FAIL: $pfx/setup: truncate"; return; }
 	track_file "$sock"
 	: >"$log"
@@ -106,17 +108,17 @@ run_restart() {
 	start_bg "$here/boot_guest.sh" --test restart --timeout 300 --log "$con" \
 		--append "vio.size=$sectors vio.queues=2" -- \
 		-chardev "socket,id=c0,path=$sock,reconnect=1" \
-		-device vhost-user-blk-pci,chardev=c0,num-queues=2 \
-		>"$tmp/$name.out" 2>"$tmp/$name.err"
+		-device "vhost-user-blk-pci,chardev=c0,$dev" \
+		>"$tmp/$1.out" 2>"$tmp/$1.err"
 	boot=$VIO_LAST_PID
 	for ((k = 0; k < 50; k++)); do
-		qpid=$(sed -n 's/^boot_guest: QEMU pid \([0-9]*\)$/\1/p' "$tmp/$name.err")
+		qpid=$(sed -n 's/^boot_guest: QEMU pid \([0-9]*\)$/\1/p' "$tmp/$1.err")
 		[ -n "$qpid" ] && break
 		sleep 0.2
 	done
 	if [ -z "$qpid" ]; then
 		echo "FAIL: $pfx/boot: QEMU did not start"
-		sed 's/^/# /' "$tmp/$name.err" | tail -n 20
+		sed 's/^/# /' "$tmp/$1.err" | tail -n 20
 		stop_pid "$boot" 5
 		stop_pid "$bpid" 5
 		return
@@ -157,10 +159,10 @@ run_restart() {
 	wait_pid_timeout "$boot" 320
 	rc=$?
 	[ $rc -ne 124 ] || stop_pid "$boot" 5
-	report_viotest "$pfx" <"$tmp/$name.out"
+	report_viotest "$pfx" <"$tmp/$1.out"
 	if [ $rc -ne 0 ]; then
 		echo "FAIL: $pfx/boot: boot_guest.sh exited $rc"
-		sed 's/^/# /' "$tmp/$name.err" | tail -n 40
+		sed 's/^/# /' "$tmp/$1.err" | tail -n 40
 		show_log "$name" "$log"
 	fi
 	# The guest checks dmesg itself; the console shows what it printed meanwhile.
@@ -183,8 +185,8 @@ dd if=/dev/zero of="$probe" bs=4096 count=1 oflag=direct conv=notrunc status=non
 rm -f "$probe"
 
 setup_throttle
-# VIO_RESTART_BACKENDS picks the backends (default: both).
-for b in ${VIO_RESTART_BACKENDS:-viod qsd}; do
+# VIO_RESTART_BACKENDS picks the runs (default: viod split and packed, qsd).
+for b in ${VIO_RESTART_BACKENDS:-viod viod-packed qsd}; do
 	if [ "$b" = qsd ] && ! command -v qemu-storage-daemon >/dev/null 2>&1; then
 		echo "SKIP: $VIO_TEST/qsd: qemu-storage-daemon not found (Debian package qemu-system-common)"
 		continue
