@@ -446,6 +446,14 @@ bool vio_virtq_device_has_avail(struct vio_virtq *vq)
 
 /* ---- driver side ---- */
 
+int vio_virtq_driver_resume_pos(const struct vio_virtq *vq, struct vio_virtq_pos *pos)
+{
+	if (vq->role != VIO_VQ_DRIVER)
+		return -EINVAL;
+	DISPATCH(vq, vio_virtq_driver_resume_pos, vq, pos);
+	return 0;
+}
+
 int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct iovec *iov,
 		  unsigned nout, unsigned nin, void *cookie)
 {

@@ -264,7 +264,8 @@ static inline uint32_t vio_virtq_indirect_max(const struct vio_virtq *vq)
 					   unsigned n);                                           \
 	void vio_virtq_driver_disable_cb_##sfx(struct vio_virtq *vq);                            \
 	bool vio_virtq_driver_enable_cb_##sfx(struct vio_virtq *vq);                             \
-	bool vio_virtq_driver_enable_cb_after_##sfx(struct vio_virtq *vq, uint16_t after);
+	bool vio_virtq_driver_enable_cb_after_##sfx(struct vio_virtq *vq, uint16_t after);      \
+	void vio_virtq_driver_resume_pos_##sfx(const struct vio_virtq *vq, struct vio_virtq_pos *pos);
 
 VIO_LAYOUT_FNS(split)
 VIO_LAYOUT_FNS(packed)
@@ -289,6 +290,13 @@ enum vio_virtq_fault vio_virtq_repop_packed(struct vio_virtq *vq, const struct v
  *   did not record was published).
  */
 void vio_virtq_set_tracker(struct vio_virtq *vq, const struct vio_virtq_tracker *t, void *opaque);
+/*
+ * Driver side, for a front-end that reconnects to a restarted device: the
+ * position a device should resume from when it has nothing better (split:
+ * the used index the device published, as QEMU restores it; packed: the
+ * next used slot the driver would reap). 0, -EINVAL for a device queue.
+ */
+int vio_virtq_driver_resume_pos(const struct vio_virtq *vq, struct vio_virtq_pos *pos);
 int vio_virtq_set_redo(struct vio_virtq *vq, const struct vio_virtq_redo *r, unsigned n);
 void vio_virtq_read_slots_packed(const struct vio_virtq *vq, uint16_t slot, uint16_t n,
 				 struct pvirtq_desc *out);
