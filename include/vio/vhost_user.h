@@ -134,6 +134,15 @@ VIO_API uint8_t vio_vhu_backend_status(struct vio_vhu_backend *b);
  */
 VIO_API int vio_vhu_guard_sigbus(void);
 
+/**
+ * Tell the front-end the device's config space changed (a disk resized):
+ * a CONFIG_CHANGE message on the backend request channel, sent without
+ * waiting. 0; -ENOTCONN with no front-end or no channel; -ENOTSUP when the
+ * front-end did not agree to BACKEND_REQ and CONFIG; -EAGAIN if the channel
+ * is full (the front-end does not read it). Control thread.
+ */
+VIO_API int vio_vhu_backend_config_changed(struct vio_vhu_backend *b);
+
 /** Number of queues running now (started and handed to the application). */
 VIO_API unsigned vio_vhu_backend_running_queues(const struct vio_vhu_backend *b);
 

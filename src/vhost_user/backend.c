@@ -67,6 +67,7 @@ static void drop_connection(struct vio_vhu_backend *b)
 		return;
 	vhu_reset_device_state(b);
 	vhu_inflight_drop(b);
+	vhu_channel_close(b);
 	vhu_mem_unmap_all(b);
 	b->protocol = 0;
 	vio_vhu_rx_reset(&b->rx);
@@ -308,6 +309,8 @@ int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_bac
 	b->o = *o;
 	apply_defaults(&b->o);
 	b->listen_fd = b->conn_fd = b->timer_fd = b->ep_fd = b->lost_fd = b->reply_fd = -1;
+	b->chan_fd = -1;
+	pthread_mutex_init(&b->chan_lock, NULL);
 	b->path = strdup(o->socket_path);
 	if (!b->path) {
 		r = -ENOMEM;
@@ -384,6 +387,7 @@ void vio_vhu_backend_free(struct vio_vhu_backend *b)
 	vhu_close_fd(&b->timer_fd);
 	vhu_close_fd(&b->lost_fd);
 	vhu_close_fd(&b->ep_fd);
+	pthread_mutex_destroy(&b->chan_lock);
 	free(b->path);
 	free(b);
 }

@@ -9,6 +9,7 @@
 #ifndef VIO_VHU_BACKEND_INTERNAL_H
 #define VIO_VHU_BACKEND_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -80,6 +81,8 @@ struct vio_vhu_backend {
 	char *path;
 	char name[VHU_NAME_MAX]; /* owner of every log line about this backend */
 	int listen_fd, conn_fd;
+	int chan_fd;             /* backend request channel (SET_BACKEND_REQ_FD), -1: none */
+	pthread_mutex_t chan_lock; /* one sender at a time on chan_fd (any thread) */
 	int timer_fd;            /* reconnect back-off (client) and message deadlines */
 	int ep_fd;               /* what the application waits on: listen or conn, and timer */
 	unsigned backoff_ms;
@@ -118,6 +121,13 @@ typedef enum vhu_result vhu_handler(struct vio_vhu_backend *b, struct vio_vhu_ms
 
 /* backend_handlers.c: the dispatch table, generated from VIO_VHU_REQUESTS. */
 extern vhu_handler *const vhu_handlers[VHOST_USER_MAX_REQUEST];
+
+/* backend_channel.c: the backend request channel. */
+enum vhu_result vhu_h_set_backend_req_fd(struct vio_vhu_backend *b, struct vio_vhu_msg *m);
+/* Send one request on the channel without waiting: 0, -ENOTCONN (none), -EAGAIN, -errno. */
+int vhu_channel_send(struct vio_vhu_backend *b, uint32_t request, const void *payload,
+		     uint32_t size);
+void vhu_channel_close(struct vio_vhu_backend *b);
 
 /* backend.c */
 uint64_t vhu_virtio_features(const struct vio_vhu_backend *b);

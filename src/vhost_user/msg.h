@@ -34,12 +34,12 @@
 #define VHOST_USER_PROTOCOL_F_RARP 2
 #define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
 #define VHOST_USER_PROTOCOL_F_MTU 4
-#define VHOST_USER_PROTOCOL_F_SLAVE_REQ 5
+#define VHOST_USER_PROTOCOL_F_BACKEND_REQ 5 /* SLAVE_REQ in older QEMU */
 #define VHOST_USER_PROTOCOL_F_CROSS_ENDIAN 6
 #define VHOST_USER_PROTOCOL_F_CRYPTO_SESSION 7
 #define VHOST_USER_PROTOCOL_F_PAGEFAULT 8
 #define VHOST_USER_PROTOCOL_F_CONFIG 9
-#define VHOST_USER_PROTOCOL_F_SLAVE_SEND_FD 10
+#define VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD 10 /* SLAVE_SEND_FD */
 #define VHOST_USER_PROTOCOL_F_HOST_NOTIFIER 11
 #define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
 #define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
@@ -54,6 +54,17 @@
 	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                          \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                   \
 	 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+
+/* What only the backend role offers: the backend request channel (backend_channel.c). */
+#define VHU_BACKEND_PROTOCOL_FEATURES \
+	(VHU_PROTOCOL_FEATURES | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ))
+
+/* Requests the backend sends on the backend request channel (vhost-user.rst). */
+enum vio_vhu_backend_request {
+	VHOST_USER_BACKEND_IOTLB_MSG = 1,
+	VHOST_USER_BACKEND_CONFIG_CHANGE_MSG = 2,
+	VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG = 3,
+};
 
 /* Payload layouts (native byte order, no implicit padding). */
 struct vio_vhu_vring_state {
@@ -156,7 +167,7 @@ enum vio_vhu_reply {
 	X(SET_VRING_ENABLE, 18, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_enable)           \
 	X(SEND_RARP, 19, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                         \
 	X(NET_SET_MTU, 20, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                       \
-	X(SET_SLAVE_REQ_FD, 21, VHU_SZ_NONE, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                 \
+	X(SET_BACKEND_REQ_FD, 21, VHU_SZ_NONE, 1, 1, VIO_VHU_REPLY_ACK, set_backend_req_fd)       \
 	X(IOTLB_MSG, 22, VHU_SZ_ANY, 0, 0, VIO_VHU_REPLY_U64, unsupported)                         \
 	X(SET_VRING_ENDIAN, 23, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                \
 	X(GET_CONFIG, 24, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_CONFIG, get_config)                   \

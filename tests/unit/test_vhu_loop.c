@@ -1016,6 +1016,52 @@ static void test_client_mode(void **state)
 	unlink(sock_path);
 }
 
+/*
+ * The backend request channel: refused before it is agreed or when the fd is
+ * not a socket; once set, a config change reaches the front-end as a
+ * CONFIG_CHANGE message, sent without waiting for any reply.
+ */
+static void test_backend_channel(void **state)
+{
+	struct app *a = app_new();
+	struct vio_vhu_msg m;
+	int fd, sp[2], efd;
+	uint64_t pf;
+
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), -ENOTCONN);
+	fd = raw_connect(a);
+	pf = raw_get_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
+	assert_true(pf & VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ));
+	/* Agreed without the channel: no way to tell the front-end. */
+	pf &= ~VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, -1), 0);
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), -ENOTSUP);
+	pf |= VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, -1), 0);
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), -ENOTCONN); /* no fd yet */
+	/* Not a socket: refused. */
+	efd = eventfd(0, EFD_CLOEXEC);
+	assert_true(raw_acked(fd, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, efd) != 0);
+	close(efd);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, sp[1]), 0);
+	close(sp[1]);
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), 0);
+	assert_int_equal(vio_vhu_set_timeout(sp[0], 2000), 0);
+	assert_int_equal(vio_vhu_recv_all(sp[0], &m, VHOST_USER_HDR_SIZE), 0);
+	assert_int_equal(m.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
+	assert_int_equal(m.flags, VHOST_USER_VERSION); /* no reply asked for */
+	assert_int_equal(m.size, 0);
+	/* A front-end that never reads the channel cannot stall the backend. */
+	for (int i = 0; i < 100000; i++)
+		if (vio_vhu_backend_config_changed(a->b) == -EAGAIN)
+			break;
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), -EAGAIN);
+	close(sp[0]);
+	close(fd);
+	app_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1030,6 +1076,7 @@ int main(void)
 		cmocka_unit_test_setup(test_inflight_refusals, setup),
 		cmocka_unit_test_setup(test_inflight_resubmit_split, setup),
 		cmocka_unit_test_setup(test_inflight_corrupt, setup),
+		cmocka_unit_test_setup(test_backend_channel, setup),
 	};
 
 	if (getenv("VIO_TEST_LOG"))
