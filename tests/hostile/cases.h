@@ -31,9 +31,10 @@ struct hcase {
 	int (*fn)(struct hctx *c);
 };
 
-/* NULL-terminated lists (cases_ring.c, cases_packed.c, cases_req.c, cases_msg.c, cases_fd.c). */
+/* NULL-terminated lists, one per cases_*.c. */
 extern const struct hcase ring_cases[];
 extern const struct hcase packed_cases[];
+extern const struct hcase inflight_cases[];
 extern const struct hcase req_cases[];
 extern const struct hcase msg_cases[];
 extern const struct hcase fd_cases[];

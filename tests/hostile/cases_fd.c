@@ -128,6 +128,38 @@ static int c_vring_fds_not_eventfds(struct hctx *c)
 	return c->why[0] ? -1 : 0;
 }
 
+/* SET_BACKEND_REQ_FD: the backend's own requests go out on it, so it must be a socket. */
+static int c_backend_req_not_socket(struct hctx *c)
+{
+	static const char *const what[] = { "a pipe as the backend request channel",
+					    "/dev/null as the backend request channel" };
+	int pv[2] = { -1, -1 }, fds[2];
+
+	if (pipe2(pv, O_CLOEXEC))
+		return fail(c, "pipe: %s", strerror(errno));
+	fds[0] = pv[1];
+	fds[1] = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	for (unsigned i = 0; i < 2 && !c->why[0]; i++) {
+		struct hfe h;
+		int r = hfe_connect(&h, c->sock);
+
+		h.extra_protocol = VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ);
+		if (!r)
+			r = hfe_negotiate(&h, 0);
+		if (r)
+			fail(c, "set-up: %s", r == HFE_REFUSED ? "refused" : strerror(-r));
+		else if (!(h.protocol & VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ)))
+			note(c, "BACKEND_REQ not offered; sent anyway");
+		if (!r)
+			expect_refused(c, &h, hfe_call(&h, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0,
+						      &fds[i], 1, NULL), what[i]);
+		hfe_close(&h);
+	}
+	close(pv[0]);
+	close_all(fds, 2);
+	return c->why[0] ? -1 : 0;
+}
+
 /* SET_MEM_TABLE whose one region's fd is not a file to map: refused. */
 static int mem_fd(struct hctx *c, int fd, const char *what)
 {
@@ -183,6 +215,7 @@ const struct hcase fd_cases[] = {
 	{ "fd-beyond-max", c_fds_beyond_max },
 	{ "fd-over-header-pieces", c_fds_over_header_pieces },
 	{ "fd-vring-not-eventfd", c_vring_fds_not_eventfds },
+	{ "fd-backend-req-not-socket", c_backend_req_not_socket },
 	{ "fd-memory-not-a-memory-file", c_mem_fds_not_memory },
 	{ NULL, NULL },
 };

@@ -498,10 +498,6 @@ static int c_unsupported_requests(struct hctx *c)
 	r = hfe_call(&h, VHOST_USER_SET_LOG_BASE, log, sizeof(log), &mem.fd, 1, NULL);
 	expect_refused(c, &h, r, "SET_LOG_BASE");
 	if (h.sock >= 0) {
-		r = hfe_call(&h, VHOST_USER_SET_INFLIGHT_FD, log, sizeof(log), &mem.fd, 1, NULL);
-		expect_refused(c, &h, r, "SET_INFLIGHT_FD");
-	}
-	if (h.sock >= 0) {
 		r = hfe_call_u64(&h, VHOST_USER_SEND_RARP, v);
 		expect_refused(c, &h, r, "SEND_RARP");
 	}

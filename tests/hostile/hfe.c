@@ -174,12 +174,39 @@ int hfe_send(struct hfe *h, uint32_t req, uint32_t flags, const void *payload, u
 	return hfe_send_raw(h->sock, buf, VHOST_USER_HDR_SIZE + size, fds, nfds);
 }
 
-/* Exactly len bytes by the deadline; fds that come along are closed. */
-static int recv_until(int sock, void *buf, size_t len, int64_t deadline)
+/* Keep the first fd that came along in *fd (if asked and none yet); close the rest. */
+static void take_fds(struct msghdr *mh, int *fd)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (fd && *fd < 0)
+				*fd = f;
+			else
+				close(f);
+		}
+	}
+}
+
+/* Exactly len bytes by the deadline; the first fd that comes along goes to *fd (if given). */
+static int recv_until(int sock, void *buf, size_t len, int64_t deadline, int *fd)
 {
 	size_t got = 0;
 
 	while (got < len) {
+		union {
+			char buf[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = (char *)buf + got, .iov_len = len - got };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
 		struct pollfd pfd = { .fd = sock, .events = POLLIN };
 		int64_t left = deadline - now_ms();
 		ssize_t n;
@@ -188,7 +215,9 @@ static int recv_until(int sock, void *buf, size_t len, int64_t deadline)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 			return -errno;
-		n = recv(sock, (char *)buf + got, len - got, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n >= 0)
+			take_fds(&mh, fd);
 		if (n == 0)
 			return -ECONNRESET;
 		if (n < 0) {
@@ -201,7 +230,7 @@ static int recv_until(int sock, void *buf, size_t len, int64_t deadline)
 	return 0;
 }
 
-int hfe_recv_reply(struct hfe *h, uint32_t req, bool ack, struct vio_vhu_msg *m)
+static int recv_reply(struct hfe *h, uint32_t req, bool ack, struct vio_vhu_msg *m, int *fd)
 {
 	int64_t deadline = now_ms() + HFE_TIMEOUT_MS;
 	uint8_t hdr[VHOST_USER_HDR_SIZE];
@@ -210,7 +239,7 @@ int hfe_recv_reply(struct hfe *h, uint32_t req, bool ack, struct vio_vhu_msg *m)
 	if (h->sock < 0)
 		return -ENOTCONN;
 	memset(m, 0, sizeof(*m));
-	r = recv_until(h->sock, hdr, sizeof(hdr), deadline);
+	r = recv_until(h->sock, hdr, sizeof(hdr), deadline, fd);
 	if (r)
 		return r;
 	memcpy(&m->request, hdr, 4);
@@ -220,7 +249,25 @@ int hfe_recv_reply(struct hfe *h, uint32_t req, bool ack, struct vio_vhu_msg *m)
 	    (m->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
 	    m->size > VIO_VHU_MAX_PAYLOAD || (ack && m->size != 8))
 		return -EPROTO;
-	return recv_until(h->sock, m->p.raw, m->size, deadline);
+	return recv_until(h->sock, m->p.raw, m->size, deadline, fd);
+}
+
+int hfe_recv_reply(struct hfe *h, uint32_t req, bool ack, struct vio_vhu_msg *m)
+{
+	return recv_reply(h, req, ack, m, NULL);
+}
+
+int hfe_call_fd(struct hfe *h, uint32_t req, const void *payload, uint32_t size,
+		struct vio_vhu_msg *reply, int *fd)
+{
+	int r = hfe_send(h, req, 0, payload, size, NULL, 0);
+
+	*fd = -1;
+	if (!r)
+		r = recv_reply(h, req, false, reply, fd);
+	if (r)
+		close_fd(&h->sock);
+	return r;
 }
 
 int hfe_call(struct hfe *h, uint32_t req, const void *payload, uint32_t size, const int *fds,
@@ -350,10 +397,11 @@ int hfe_negotiate(struct hfe *h, uint64_t extra_features)
 		return -ENOTSUP;
 	r = hfe_get_u64(h, VHOST_USER_GET_PROTOCOL_FEATURES, &pf);
 	if (!r)
-		r = hfe_call_u64(h, VHOST_USER_SET_PROTOCOL_FEATURES, pf & HFE_PROTOCOL);
+		r = hfe_call_u64(h, VHOST_USER_SET_PROTOCOL_FEATURES,
+				 pf & (HFE_PROTOCOL | h->extra_protocol));
 	if (r)
 		return r;
-	h->protocol = pf & HFE_PROTOCOL;
+	h->protocol = pf & (HFE_PROTOCOL | h->extra_protocol);
 	r = set_status(h, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	if (!r)
 		r = set_status(h, drv);

@@ -40,6 +40,7 @@ struct hfe_mem {
 struct hfe {
 	int sock;
 	uint64_t offered, features, protocol;
+	uint64_t extra_protocol; /* asked for besides the usual ones (set before negotiate) */
 	struct hfe_mem mem; /* region 0, guest address 0 */
 	uint16_t qsize;
 	struct virtq_desc *desc;
@@ -74,6 +75,9 @@ int hfe_recv_reply(struct hfe *h, uint32_t req, bool ack, struct vio_vhu_msg *re
  */
 int hfe_call(struct hfe *h, uint32_t req, const void *payload, uint32_t size, const int *fds,
 	     unsigned nfds, struct vio_vhu_msg *reply);
+/* The same for a request whose reply may carry an fd (GET_INFLIGHT_FD): *fd, or -1. */
+int hfe_call_fd(struct hfe *h, uint32_t req, const void *payload, uint32_t size,
+		struct vio_vhu_msg *reply, int *fd);
 int hfe_call_u64(struct hfe *h, uint32_t req, uint64_t v);
 int hfe_call_state(struct hfe *h, uint32_t req, uint32_t index, uint32_t num);
 int hfe_get_u64(struct hfe *h, uint32_t req, uint64_t *v);
