@@ -76,6 +76,13 @@ static int refill(struct net_rxq *rq, unsigned want)
 
 		if (got < 0)
 			return got_total ? (int)got_total : got;
+		/* The buffers are about to be written: fetch their first lines for writing now. */
+		for (int i = 0; i < got; i++) {
+			const struct vio_chain *c = &rq->stash[tail + i];
+
+			if (c->nin)
+				__builtin_prefetch(c->iov[c->nout].iov_base, 1);
+		}
 		rq->count += (unsigned)got;
 		got_total += (unsigned)got;
 		if ((unsigned)got < n)
