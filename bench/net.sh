@@ -115,7 +115,7 @@ frontend() {
 	local flag="" out
 	[ "$2" = packed ] && flag=--packed
 	out=$(taskset -c 0 "$bench" net --socket "$a" --rx-socket "$b" --size "$1" \
-		--warmup-ms 1000 --seconds "$secs" $flag --machine 2>&1)
+		--ready-ms 2000 --warmup-ms 1000 --seconds "$secs" $flag --machine 2>&1)
 	sed -nE 's/.* mpps=([0-9.]+).*/\1/p' <<<"$out" | tail -n 1 | grep . || echo -1
 }
 

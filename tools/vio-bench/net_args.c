@@ -37,6 +37,9 @@ static void usage(FILE *f)
 		"  --size N           frame bytes, %u..%u (64)\n"
 		"  --seconds N        length of the run (5)\n"
 		"  --warmup-ms N      txrx: traffic for N ms before the rate is counted (0)\n"
+		"  --ready-ms N       txrx: before counting, send a probe frame every 10 ms until\n"
+		"                     one comes back, for at most N ms (0: no probes); probes are\n"
+		"                     reported apart (probes_sent=, probes_back=)\n"
 		"  --count N          stop after sending N frames (0: no limit)\n"
 		"  --burst N          frames per send call, 1..256 (32)\n"
 		"  --queues N         queue pairs to set up (1); traffic uses the first\n"
@@ -48,7 +51,7 @@ static void usage(FILE *f)
 		"  --no-event-idx     do not ask for VIRTIO_F_EVENT_IDX\n"
 		"  --in-order         ask for VIRTIO_F_IN_ORDER\n"
 		"  --machine          stdout ends with one line: mode= size= seconds= sent= received=\n"
-		"                     drops= mpps= gbps= p50_us= p99_us=\n"
+		"                     drops= mpps= gbps= p50_us= p99_us= probes_sent= probes_back=\n"
 		"  -h, --help         this text\n"
 		"Exit status: 0 ok; 1 the backend could not be reached or failed (or, with\n"
 		"--count, frames did not all come back); 2 bad usage.\n",
@@ -83,6 +86,7 @@ int net_parse_args(int argc, char **argv, struct net_opts *o)
 		{"no-mrg", no_argument, NULL, 'M'},       {"no-event-idx", no_argument, NULL, 'E'},
 		{"in-order", no_argument, NULL, 'I'},     {"machine", no_argument, NULL, 'x'},
 		{"warmup-ms", required_argument, NULL, 'W'},
+		{"ready-ms", required_argument, NULL, 'Y'},
 		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	bool mode_set = false;
@@ -145,6 +149,10 @@ int net_parse_args(int argc, char **argv, struct net_opts *o)
 			break;
 		case 'W':
 			if (parse_uint_arg(PROG, "--warmup-ms", optarg, 0, 600000, &o->warmup_ms))
+				return 2;
+			break;
+		case 'Y':
+			if (parse_uint_arg(PROG, "--ready-ms", optarg, 0, 600000, &o->ready_ms))
 				return 2;
 			break;
 		case 'P': o->packed = true; break;

@@ -16,6 +16,7 @@ struct net_opts {
 	uint32_t size;      /* frame bytes, Ethernet header included */
 	unsigned seconds;
 	unsigned warmup_ms; /* txrx: traffic before the rate is counted */
+	unsigned ready_ms;  /* txrx: probe until the path carries frames, at most this long */
 	uint64_t count;     /* frames to send (0: until seconds run out) */
 	unsigned burst;
 	unsigned pairs;
