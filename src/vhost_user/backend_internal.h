@@ -189,7 +189,7 @@ void vhu_inflight_drop(struct vio_vhu_backend *b);
 size_t vhu_inflight_stride(bool packed, uint16_t qsize);
 
 /* The vhost-user encoding of a ring position (GET/SET_VRING_BASE). */
-uint32_t vhu_base_encode(bool packed, const struct vio_virtq_pos *pos);
+uint32_t vhu_base_encode(bool packed, struct vio_virtq_pos pos);
 int vhu_base_decode(bool packed, uint32_t base, uint16_t size, struct vio_virtq_pos *pos);
 
 #endif
