@@ -4,7 +4,7 @@
 # update only when something is missing). Usage: install-deps.sh [build|test|bench|docs|all]
 set -euo pipefail
 
-build_pkgs=(gcc meson ninja-build pkg-config liburing-dev)
+build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libjson-c-dev)
 # dpdk-dev: dpdk-testpmd, the net tests' peer; iproute2: network namespaces for the tap.
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-system-common
 	qemu-utils linux-image-amd64 busybox-static cpio e2fsprogs util-linux kmod xz-utils

@@ -53,6 +53,12 @@ struct vio_vdev_ops {
 	 */
 	bool (*queue_full)(void *dev, unsigned q);
 	/**
+	 * Optional: nanoseconds until q can go on with requests it holds back
+	 * (rate limits) without any other event; 0 when it holds none. A poller
+	 * sleeps at most that long. Called by the thread that owns q.
+	 */
+	uint64_t (*queue_wait_ns)(void *dev, unsigned q);
+	/**
 	 * Stop q: finish (or fail) everything in flight, push it used, then
 	 * forget the queue. Called by the owner thread (or with it paused).
 	 */

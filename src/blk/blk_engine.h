@@ -64,6 +64,12 @@ struct blk_engine_ops {
 	int (*wait_fd)(struct blk_engine_queue *q);
 	/* Only once nothing is in flight. */
 	void (*queue_close)(struct blk_engine_queue *q);
+	/*
+	 * Optional: grow the store to bytes (a file: ftruncate); size then
+	 * follows. Control thread, queues may run (their ranges were inside
+	 * the old size). 0 or negative errno.
+	 */
+	int (*resize)(struct blk_engine *e, uint64_t bytes);
 	void (*close)(struct blk_engine *e);
 };
 

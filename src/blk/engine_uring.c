@@ -346,6 +346,19 @@ static void uring_close(struct blk_engine *e)
 	free(ue);
 }
 
+/* A file grows to the size asked (a block device cannot). */
+static int uring_resize(struct blk_engine *e, uint64_t bytes)
+{
+	struct uring_engine *ue = (struct uring_engine *)e;
+
+	if (ue->blockdev)
+		return -ENOSPC;
+	if (ftruncate(ue->fd, (off_t)bytes) < 0)
+		return -errno;
+	e->size = bytes & ~(uint64_t)(e->lbs - 1);
+	return 0;
+}
+
 static const struct blk_engine_ops uring_ops = {
 	.name = "io_uring",
 	.queue_open = uring_queue_open,
@@ -356,6 +369,7 @@ static const struct blk_engine_ops uring_ops = {
 	.reap = uring_reap,
 	.wait_fd = uring_wait_fd,
 	.queue_close = uring_queue_close,
+	.resize = uring_resize,
 	.close = uring_close,
 };
 

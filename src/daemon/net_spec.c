@@ -70,6 +70,17 @@ static int net_pair(char *key, char *val, struct net_spec *s, char *err, size_t 
 		strcpy(s->sock, val);
 		return 0;
 	}
+	if (!strcmp(key, "name")) {
+		if (!val || !*val)
+			return fail(err, errlen, "'name' needs a value (name=NAME)");
+		if (*s->name)
+			return fail(err, errlen, "'name' given twice");
+		if (strlen(val) >= sizeof(s->name))
+			return fail(err, errlen, "name: too long (at most %zu characters)",
+				    sizeof(s->name) - 1);
+		strcpy(s->name, val);
+		return 0;
+	}
 	if (!strcmp(key, "queues")) {
 		if (parse_num(key, val, 1, VIO_NET_MAX_PAIRS, &n, err, errlen))
 			return -EINVAL;
@@ -97,7 +108,8 @@ static int net_pair(char *key, char *val, struct net_spec *s, char *err, size_t 
 		s->client = true;
 		return 0;
 	}
-	return fail(err, errlen, "unknown key '%s' (known: sock, queues, mac, mtu, client)", key);
+	return fail(err, errlen, "unknown key '%s' (known: sock, name, queues, mac, mtu, client)",
+		    key);
 }
 
 int net_spec_parse(const char *text, struct net_spec *spec, char *err, size_t errlen)

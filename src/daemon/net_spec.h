@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The port descriptions viod takes on its command line:
- *   --net sock=PATH[,queues=N][,mac=MAC][,client][,mtu=N]
+ *   --net sock=PATH[,name=NAME][,queues=N][,mac=MAC][,client][,mtu=N]
  *   --tap ifname=NAME
  */
 #ifndef VIO_NET_SPEC_H
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct net_spec {
+	char name[128]; /* name=: how the operator and the logs call it (default: the socket) */
 	char sock[108];
 	unsigned queues; /* queue pairs */
 	bool has_mac;
