@@ -10,8 +10,9 @@ test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-syst
 	libc6-dev procps)
 # The reference documentation (ninja -C build docs).
 docs_pkgs=(doxygen)
-# Peers the benchmarks measure against: qemu-storage-daemon, Linux's ringtest.
-bench_pkgs=(qemu-system-common linux-source-6.1 xz-utils make)
+# Peers and limits the benchmarks measure against: qemu-storage-daemon, fio on the
+# same file, Linux's ringtest; gnuplot draws the charts.
+bench_pkgs=(qemu-system-common linux-source-6.1 xz-utils make fio gnuplot-nox)
 
 case "${1:-all}" in
 build) want=("${build_pkgs[@]}") ;;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -210,8 +211,16 @@ static void *thread_main(void *arg)
 			continue;
 		if (!idle_since)
 			idle_since = now_ns();
-		if (now_ns() - idle_since < t->p->spin_ns)
+		if (now_ns() - idle_since < t->p->spin_ns) {
+			/*
+			 * Spinning is worth it only while the front-end runs on
+			 * another CPU. Where it waits for this one (more runnable
+			 * threads than CPUs), give it the CPU now rather than at
+			 * the end of our time slice: a syscall on a quiet machine.
+			 */
+			sched_yield();
 			continue;
+		}
 		if (arm_all(t)) {
 			disarm_all(t);
 			continue;
