@@ -181,8 +181,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 
 	echo "command: $cmdline"
 	echo "machine: $(nproc) CPUs, $(uname -r), load before $load_before, after $load_after; client vio-bench blk"
 	echo "latency in us, submit to completion (fio: completion latency); ratio = viod / peer"
-	printf '%-7s %-9s %3s | %9s %6s %7s %7s | %-13s %9s %6s %7s %7s | %7s %6s | %-12s %9s %6s\n' \
-		work rw qd viod p50 p99 p99.9 peer IOPS p50 p99 p99.9 ratio p99r limit IOPS "v/lim"
+	printf '%-7s %-9s %3s | %9s %6s %7s %7s | %-13s %9s %6s %7s %7s | %6s %6s | %-12s %9s %6s %7s %6s\n' \
+		work rw qd viod p50 p99 p99.9 peer IOPS p50 p99 p99.9 ratio p99r limit IOPS p50 p99 "v/lim"
 } | tee "$out/blk.txt"
 for w in null ram shm dio null2q; do
 	has $w || continue
@@ -191,11 +191,13 @@ for w in null ram shm dio null2q; do
 			v=${W_V[$w]} p=${W_P[$w]} l=${W_L[$w]:-}
 			vi=$(M $rw $qd $v iops) pi=$(M $rw $qd $p iops) li=-
 			[ -n "$l" ] && li=$(M $rw $qd $l iops)
-			printf '%-7s %-9s %3s | %9.0f %6s %7s %7s | %-13s %9.0f %6s %7s %7s | %7s %6s | %-12s %9s %6s\n' \
+			printf '%-7s %-9s %3s | %9.0f %6s %7s %7s | %-13s %9.0f %6s %7s %7s | %6s %6s | %-12s %9s %6s %7s %6s\n' \
 				$w $rw $qd "$vi" "$(M $rw $qd $v p50)" "$(M $rw $qd $v p99)" "$(M $rw $qd $v p999)" \
 				"${W_PL[$w]}" "$pi" "$(M $rw $qd $p p50)" "$(M $rw $qd $p p99)" "$(M $rw $qd $p p999)" \
 				"$(ratio "$vi" "$pi")" "$(ratio "$(M $rw $qd $p p99)" "$(M $rw $qd $v p99)")" \
 				"${W_LL[$w]:--}" "$(awk -v x="$li" 'BEGIN { if (x == "-") print "-"; else printf "%.0f", x }')" \
+				"$(if [ -n "$l" ]; then M $rw $qd $l p50; else echo -; fi)" \
+				"$(if [ -n "$l" ]; then M $rw $qd $l p99; else echo -; fi)" \
 				"$(ratio "$vi" "$li")" | tee -a "$out/blk.txt"
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $w $rw $qd "$vi" \
 				"$(M $rw $qd $v p50)" "$(M $rw $qd $v p99)" "$(M $rw $qd $v p999)" "${W_PL[$w]// /_}" \
