@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
 done
 
 scripts/install-deps.sh bench
-[ -f "$build/build.ninja" ] || meson setup "$build" -Dbuildtype=release >/dev/null
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
 ninja -C "$build" >/dev/null
 bench=$build/tools/vio-bench/vio-bench
 viod=$build/src/daemon/viod
