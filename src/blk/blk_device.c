@@ -465,7 +465,7 @@ static int blk_queue_poll(void *dev, unsigned q)
 		}
 		if (got) {
 			blk->eng->ops->commit(bq->eq);
-			/* Page-cache hits and RAM copies are often done by now: answer them at once. */
+			/* Page-cache hits and RAM copies are done by now: answer them at once. */
 			handled += reap(blk, bq);
 		}
 		handled += got;
