@@ -14,7 +14,8 @@
 #           vs the 1-queue null row: scaling
 # Runs are interleaved (every target of a cell once, then again), each figure
 # is the median of --runs runs; latency is submit to completion (fio: clat).
-# Prints the table, writes blk.tsv and blk.png (gnuplot) into --out.
+# Prints the table, writes blk.txt, blk.tsv and blk.png (gnuplot) into --out
+# (bench/results, the figures README.md shows).
 #
 # usage: bench/blk.sh [--runs N] [--seconds S] [--build DIR] [--size SIZE]
 #          [--works "null ram shm dio null2q"] [--shm-dir DIR] [--disk-dir DIR]
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
 	--disk-dir) disk_dir=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--raw) raw=1; shift ;;
-	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/blk.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
