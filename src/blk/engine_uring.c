@@ -4,11 +4,11 @@
  * One ring per queue (owned by that queue's thread), completions signalled
  * on an eventfd. Reads, writes, flushes, and discard / write-zeroes as
  * fallocate (one range after the other, with zero-buffer writes where the
- * store cannot zero in place) go through the ring; the one exception is a
- * read or write on a memory filesystem (tmpfs, ramfs) on a machine without
- * swap, which is a copy the kernel cannot make wait for a device: it is done
- * on the caller's thread (see inline_rw_ok). Never checks request bounds
- * itself (the device did) and never blocks except in reap(wait).
+ * store cannot zero in place) go through the ring; the exception is a read,
+ * write or flush on a memory filesystem (tmpfs, ramfs) on a machine without
+ * swap, a copy the kernel cannot make wait for a device: it is done on the
+ * caller's thread (see inline_rw_ok). Never checks request bounds itself
+ * (the device did) and never blocks except in reap(wait).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -180,8 +180,12 @@ static int uring_rw(struct blk_engine_queue *q, bool write, const struct iovec *
 static int uring_flush(struct blk_engine_queue *q, void *tag)
 {
 	struct uring_queue *uq = uq_of(q);
-	struct io_uring_sqe *sqe = get_sqe(uq);
+	struct io_uring_sqe *sqe;
 
+	/* Memory filesystem: nothing to write back, and no worker thread for saying so. */
+	if (uq->ue->inline_rw)
+		return fdatasync(uq->ue->fd) ? -errno : 0;
+	sqe = get_sqe(uq);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_fsync(sqe, uq->sqe_fd, IORING_FSYNC_DATASYNC);
