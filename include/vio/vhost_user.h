@@ -134,6 +134,15 @@ VIO_API uint8_t vio_vhu_backend_status(struct vio_vhu_backend *b);
  */
 VIO_API int vio_vhu_guard_sigbus(void);
 
+/**
+ * Tell the front-end the device's config space changed (a disk resized):
+ * a CONFIG_CHANGE message on the backend request channel, sent without
+ * waiting. 0; -ENOTCONN with no front-end or no channel; -ENOTSUP when the
+ * front-end did not agree to BACKEND_REQ and CONFIG; -EAGAIN if the channel
+ * is full (the front-end does not read it). Control thread.
+ */
+VIO_API int vio_vhu_backend_config_changed(struct vio_vhu_backend *b);
+
 /** Number of queues running now (started and handed to the application). */
 VIO_API unsigned vio_vhu_backend_running_queues(const struct vio_vhu_backend *b);
 
@@ -199,5 +208,24 @@ VIO_API int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f);
 
 /** Close the socket (if still open), unmap the memory, close every fd, free. NULL is fine. */
 VIO_API void vio_vhu_frontend_close(struct vio_vhu_frontend *f);
+
+/**
+ * Is the backend still there? 0 while connected, -ENOTCONN once it closed
+ * its end (the socket is then closed; the rings and memory stay). Never
+ * blocks. Call it from the thread that owns the frontend's control calls.
+ */
+VIO_API int vio_vhu_frontend_check(struct vio_vhu_frontend *f);
+
+/**
+ * Connect again to the same socket (a restarted backend) and resume: the
+ * same features (else -EPROTO), the same memory, the inflight region kept
+ * from the first connection (so the backend resubmits what it had taken
+ * and not completed), every queue restarted where its ring stands, and
+ * DRIVER_OK. The rings, buffers and eventfds are untouched: threads
+ * driving the queues may keep polling meanwhile. One attempt; 0 or
+ * negative errno (-ECONNREFUSED / -ENOENT: nobody listens yet, retry).
+ * Same thread rule as vio_vhu_frontend_check.
+ */
+VIO_API int vio_vhu_frontend_reconnect(struct vio_vhu_frontend *f);
 
 #endif

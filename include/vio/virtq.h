@@ -101,6 +101,7 @@ enum vio_virtq_fault {
 	VIO_VQ_LEN_OVERFLOW,    /**< chain total length does not fit 32 bits */
 	VIO_VQ_BAD_USED,        /**< (driver side) the device returned an id not in flight */
 	VIO_VQ_RINGS_GONE,      /**< the rings are no longer inside guest memory */
+	VIO_VQ_BAD_INFLIGHT,    /**< the transport's record of chains in flight is corrupt */
 };
 
 /**

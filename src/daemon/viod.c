@@ -43,6 +43,7 @@ struct viod_opts {
 	unsigned threads;
 	unsigned poll_us;
 	uint64_t max_guest_mem;
+	unsigned socket_mode;
 	enum vio_log_level log_level;
 };
 
@@ -73,6 +74,8 @@ static void usage(FILE *out)
 		"  --poll-us N     microseconds an idle thread keeps polling before it sleeps\n"
 		"                  on the queues' eventfds (default 50; 0: sleep at once)\n"
 		"  --max-guest-mem SIZE  guest memory one front-end may map (default 1T)\n"
+		"  --socket-mode MODE    permissions of the sockets viod listens on, octal\n"
+		"                  (default 0600: only viod's user may connect)\n"
 		"  -v, --verbose   log more (repeat for debug)\n"
 		"  -q, --quiet     log errors only\n"
 		"  -h, --help      this text\n"
@@ -92,6 +95,7 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 		{"blk", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
 		{"poll-us", required_argument, NULL, 'p'}, {"verbose", no_argument, NULL, 'v'},
 		{"max-guest-mem", required_argument, NULL, 'm'},
+		{"socket-mode", required_argument, NULL, 's'},
 		{"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
 	};
@@ -126,6 +130,19 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 					   &o->max_guest_mem))
 				return -EINVAL;
 			break;
+		case 's': {
+			char *end;
+			unsigned long mode = strtoul(optarg, &end, 8);
+
+			/* Permissions are octal by convention (chmod): the one non-decimal number. */
+			if (!*optarg || *end || mode == 0 || mode > 0777 || (mode & 0600) != 0600) {
+				fprintf(stderr, "viod: --socket-mode '%s': expected octal permissions "
+					"that keep the owner's read and write, like 0600 or 0660\n", optarg);
+				return -EINVAL;
+			}
+			o->socket_mode = (unsigned)mode;
+			break;
+		}
 		case 'v':
 			if (o->log_level < VIO_LOG_DEBUG)
 				o->log_level++;
@@ -205,7 +222,7 @@ static void describe(const struct served_blk *s, char *buf, size_t len)
 		 sp->readonly ? ", read-only" : "", sp->direct ? ", O_DIRECT" : "");
 }
 
-static int serve_blk(struct served_blk *s, struct vio_poller *poller, uint64_t max_guest_mem)
+static int serve_blk(struct served_blk *s, struct vio_poller *poller, const struct viod_opts *o)
 {
 	const struct blk_spec *sp = &s->spec;
 	struct vio_blk_opts bo = {
@@ -216,7 +233,8 @@ static int serve_blk(struct served_blk *s, struct vio_poller *poller, uint64_t m
 		.serial = sp->serial[0] ? sp->serial : NULL,
 	};
 	struct vio_vhu_backend_opts vo = {
-		.socket_path = sp->sock, .client = sp->client, .max_mem_bytes = max_guest_mem,
+		.socket_path = sp->sock, .client = sp->client, .max_mem_bytes = o->max_guest_mem,
+		.socket_mode = o->socket_mode,
 		.hooks = {.start_queue = hook_start_queue, .stop_queue = hook_stop_queue,
 			  .connection = hook_connection},
 		.hooks_opaque = s,
@@ -351,7 +369,7 @@ int main(int argc, char **argv)
 	}
 	for (; served < o.ndev; served++) {
 		devs[served].spec = o.specs[served];
-		r = serve_blk(&devs[served], poller, o.max_guest_mem);
+		r = serve_blk(&devs[served], poller, &o);
 		if (r)
 			goto out;
 	}

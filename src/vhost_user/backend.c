@@ -66,6 +66,8 @@ static void drop_connection(struct vio_vhu_backend *b)
 	if (b->conn_fd < 0)
 		return;
 	vhu_reset_device_state(b);
+	vhu_inflight_drop(b);
+	vhu_channel_close(b);
 	vhu_mem_unmap_all(b);
 	b->protocol = 0;
 	vio_vhu_rx_reset(&b->rx);
@@ -120,6 +122,10 @@ static int answer(struct vio_vhu_backend *b, struct vio_vhu_msg *m, enum vhu_res
 	case VHU_REPLY:
 		m->flags = VHOST_USER_REPLY_MASK;
 		m->nfds = 0;
+		if (b->reply_fd >= 0) {
+			m->fds[0] = b->reply_fd;
+			m->nfds = 1;
+		}
 		return vio_vhu_msg_send(b->conn_fd, m);
 	case VHU_OK:
 		return need_ack ? vio_vhu_msg_reply_u64(b->conn_fd, m->request, 0) : 0;
@@ -150,7 +156,9 @@ static int handle(struct vio_vhu_backend *b, struct vio_vhu_msg *m, int r)
 	vio_dbg(b->name, "%s", vio_vhu_req_name(m->request));
 	res = vhu_handlers[m->request](b, m);
 	vio_vhu_msg_close_fds(m);
-	return answer(b, m, res);
+	r = answer(b, m, res);
+	vhu_close_fd(&b->reply_fd); /* the peer has its own copy now */
+	return r;
 }
 
 /*
@@ -300,7 +308,9 @@ int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_bac
 		return -ENOMEM;
 	b->o = *o;
 	apply_defaults(&b->o);
-	b->listen_fd = b->conn_fd = b->timer_fd = b->ep_fd = b->lost_fd = -1;
+	b->listen_fd = b->conn_fd = b->timer_fd = b->ep_fd = b->lost_fd = b->reply_fd = -1;
+	b->chan_fd = -1;
+	pthread_mutex_init(&b->chan_lock, NULL);
 	b->path = strdup(o->socket_path);
 	if (!b->path) {
 		r = -ENOMEM;
@@ -377,6 +387,7 @@ void vio_vhu_backend_free(struct vio_vhu_backend *b)
 	vhu_close_fd(&b->timer_fd);
 	vhu_close_fd(&b->lost_fd);
 	vhu_close_fd(&b->ep_fd);
+	pthread_mutex_destroy(&b->chan_lock);
 	free(b->path);
 	free(b);
 }

@@ -81,7 +81,7 @@ static enum vhu_result h_reset_owner(struct vio_vhu_backend *b, struct vio_vhu_m
 
 static enum vhu_result h_get_protocol_features(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
-	uint64_t p = VHU_PROTOCOL_FEATURES;
+	uint64_t p = VHU_BACKEND_PROTOCOL_FEATURES;
 
 	if (!b->o.vdev.ops->get_config)
 		p &= ~VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG);
@@ -90,9 +90,9 @@ static enum vhu_result h_get_protocol_features(struct vio_vhu_backend *b, struct
 
 static enum vhu_result h_set_protocol_features(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
-	if (m->p.u64 & ~VHU_PROTOCOL_FEATURES) {
+	if (m->p.u64 & ~VHU_BACKEND_PROTOCOL_FEATURES) {
 		vio_warn(b->name, "protocol features 0x%llx not offered",
-			 (unsigned long long)(m->p.u64 & ~VHU_PROTOCOL_FEATURES));
+			 (unsigned long long)(m->p.u64 & ~VHU_BACKEND_PROTOCOL_FEATURES));
 		return VHU_ERROR;
 	}
 	b->protocol = m->p.u64;
@@ -424,6 +424,11 @@ static enum vhu_result h_reset_device(struct vio_vhu_backend *b, struct vio_vhu_
 	/* Rings and device state go; the connection, its protocol features and memory stay. */
 	vhu_reset_device_state(b);
 	return VHU_OK;
+}
+
+static enum vhu_result h_set_backend_req_fd(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
+{
+	return vhu_h_set_backend_req_fd(b, m);
 }
 
 /* The dispatch table, generated from the one request list in msg.h. */

@@ -161,6 +161,14 @@ static int queue_init_ring(struct vio_vhu_backend *b, struct vhu_queue *q)
 	}
 	vio_virtq_set_owner(q->vq, q->name, q->index, on_queue_fault, q);
 	atomic_store(&q->faulted, false);
+	r = vhu_inflight_queue_start(b, q);
+	if (r) {
+		/* A region that does not add up: the device needs a reset, never a guess. */
+		vio_virtq_free(q->vq);
+		q->vq = NULL;
+		atomic_store(&q->faulted, true);
+		return r;
+	}
 	return 0;
 }
 

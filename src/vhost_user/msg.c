@@ -269,10 +269,12 @@ int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_ms
 			 m->request, m->flags);
 		goto proto;
 	}
-	if (m->nfds) {
-		vio_warn(owner, "reply to %s carries fds", ri->name);
+	if (m->nfds > (!ack && ri->reply == VIO_VHU_REPLY_INFLIGHT ? 1u : 0u)) {
+		vio_warn(owner, "reply to %s carries %u fds", ri->name, m->nfds);
 		goto proto;
 	}
+	if (!ack && ri->reply == VIO_VHU_REPLY_INFLIGHT)
+		lo = hi = sizeof(struct vio_vhu_inflight);
 	if (!ack && ri->reply == VIO_VHU_REPLY_CONFIG) {
 		/* Size 0 is the back-end's way to say GET_CONFIG failed. */
 		lo = 0;
