@@ -13,7 +13,7 @@
 #   null2q  viod null disk, 2 queues on 2 threads (client: 2 queues, iodepth each)
 #           vs the 1-queue null row: scaling
 # Runs are interleaved (every target of a cell once, then again), each figure
-# is the median of --runs runs; latency is submit to completion (fio: clat).
+# is the median of --runs runs; latency is submit to completion (fio too: lat, not clat).
 # Prints the table, writes blk.txt, blk.tsv and blk.png (gnuplot) into --out
 # (bench/results, the figures README.md shows).
 #
@@ -122,7 +122,8 @@ client() { # socket rw qd [queues]
 fio_run() { # file rw qd engine direct
 	fio --name=limit --filename="$1" --rw="$2" --bs=4k --iodepth="$3" --ioengine="$4" \
 		--direct="$5" --size="$bytes" --time_based --runtime="$secs" --norandommap \
-		--randrepeat=0 --output-format=terse --terse-version=3 2>/dev/null |
+		--randrepeat=0 --lat_percentiles=1 --clat_percentiles=0 --output-format=terse \
+		--terse-version=3 2>/dev/null |
 		awk -F';' '{ iops = $8 + $49
 			for (i = 1; i <= NF; i++) {
 				split($i, kv, "%=")
@@ -181,7 +182,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 
 	echo "bench/blk.sh: 4 KiB random I/O, 1 queue (null2q: 2), $secs s per run, median of $runs interleaved runs"
 	echo "command: $cmdline"
 	echo "machine: $(nproc) CPUs, $(uname -r), load before $load_before, after $load_after; client vio-bench blk"
-	echo "latency in us, submit to completion (fio: completion latency); ratio = viod / peer"
+	echo "latency in us, submit to completion (fio: total latency, lat_percentiles); ratio = viod / peer"
 	printf '%-7s %-9s %3s | %9s %6s %7s %7s | %-13s %9s %6s %7s %7s | %6s %6s | %-12s %9s %6s %7s %6s\n' \
 		work rw qd viod p50 p99 p99.9 peer IOPS p50 p99 p99.9 ratio p99r limit IOPS p50 p99 "v/lim"
 } | tee "$out/blk.txt"
