@@ -11,8 +11,10 @@ test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-syst
 	libc6-dev procps dpdk-dev iproute2 coreutils)
 # The reference documentation (ninja -C build docs).
 docs_pkgs=(doxygen)
-# Peers the benchmarks measure against: qemu-storage-daemon, Linux's ringtest, DPDK's testpmd.
-bench_pkgs=(qemu-system-common linux-source-6.1 xz-utils make dpdk-dev util-linux coreutils)
+# Peers and limits the benchmarks measure against: qemu-storage-daemon, fio on the
+# same file, Linux's ringtest, DPDK's testpmd; gnuplot draws the charts.
+bench_pkgs=(qemu-system-common linux-source-6.1 xz-utils make dpdk-dev util-linux coreutils fio
+	gnuplot-nox)
 
 case "${1:-all}" in
 build) want=("${build_pkgs[@]}") ;;

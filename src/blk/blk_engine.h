@@ -56,7 +56,11 @@ struct blk_engine_ops {
 	 */
 	int (*dwz)(struct blk_engine_queue *q, bool discard, const struct blk_engine_range *ranges,
 		   unsigned n, void *tag);
-	/* Hand what was queued since the last call to the kernel (once per burst). */
+	/*
+	 * Start what was queued since the last call, once per burst: hand it
+	 * to the kernel, or do it here (its completions are then ready for the
+	 * reap that follows).
+	 */
 	void (*commit)(struct blk_engine_queue *q);
 	/* Up to n completions; wait: block until at least one is there. Count or -errno. */
 	int (*reap)(struct blk_engine_queue *q, struct blk_engine_cpl *out, unsigned n, bool wait);
