@@ -29,12 +29,23 @@ int vhu_region_map(const struct vio_vhu_mem_region *d, int fd, struct vhu_region
 	struct stat st;
 	void *p;
 
+	bool have_st = fstat(fd, &st) == 0;
+
 	/* hugetlbfs wants offsets in whole huge pages: it reports that size as st_blksize. */
-	if (fstat(fd, &st) == 0 && st.st_blksize > 0 && (uint64_t)st.st_blksize > align &&
+	if (have_st && st.st_blksize > 0 && (uint64_t)st.st_blksize > align &&
 	    !(st.st_blksize & (st.st_blksize - 1)))
 		align = (uint64_t)st.st_blksize;
 	if (d->memory_size == 0 || d->guest_phys_addr + d->memory_size - 1 < d->guest_phys_addr ||
 	    d->userspace_addr + d->memory_size - 1 < d->userspace_addr)
+		return -EINVAL;
+	/*
+	 * A file (memfd, tmpfs, hugetlbfs) must hold the whole region: pages
+	 * past its end map all the same, and the first touch of one (a ring,
+	 * a buffer) raises SIGBUS in whichever thread makes it.
+	 */
+	if (have_st && S_ISREG(st.st_mode) &&
+	    (d->mmap_offset > (uint64_t)st.st_size ||
+	     d->memory_size > (uint64_t)st.st_size - d->mmap_offset))
 		return -EINVAL;
 	map_off = d->mmap_offset & ~(align - 1);
 	lead = d->mmap_offset - map_off;
