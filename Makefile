@@ -1,5 +1,6 @@
 # Thin wrapper for the README's two commands; the build itself is meson.
-.PHONY: all demo test bench clean
+.PHONY: all demo test fuzz bench clean
+FUZZ_SECONDS ?= 60
 
 all:
 	@scripts/install-deps.sh build
@@ -12,10 +13,15 @@ demo: all
 test:
 	@scripts/run-tests.sh
 
+# Each libFuzzer target for FUZZ_SECONDS (clang, ASan+UBSan; see tests/fuzz/README).
+fuzz:
+	@scripts/install-deps.sh test
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
 bench: all
 	@scripts/install-deps.sh bench
 	@bash bench/ring.sh
 	@bash bench/blk.sh
 
 clean:
-	rm -rf build build-test build-test-san
+	rm -rf build build-test build-test-san build-test-tsan build-fuzz
