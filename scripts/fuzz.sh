@@ -18,7 +18,9 @@ targets=("$@")
 dir=build-fuzz
 
 if ! command -v clang >/dev/null; then
-	for t in "${targets[@]}"; do echo "SKIP: fuzz/$t: clang is not installed (scripts/install-deps.sh test)"; done
+	for t in "${targets[@]}"; do
+		echo "SKIP: fuzz/$t: clang is not installed (scripts/install-deps.sh test)"
+	done
 	exit 0
 fi
 if [ ! -f "$dir/build.ninja" ]; then
@@ -40,9 +42,11 @@ for t in "${targets[@]}"; do
 	rm -rf "$crashes"
 	mkdir -p "$crashes"
 	# A hang or a leak is a crash too: -timeout per input, LeakSanitizer at the end of each.
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	# (The outer 2>/dev/null keeps bash's "Aborted" notice out: the log says it all.)
+	{ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		"$dir/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-		-print_final_stats=1 -artifact_prefix="$crashes/" "${dirs[@]}" >"$log" 2>&1
+		-print_final_stats=1 -artifact_prefix="$crashes/" "${dirs[@]}" >"$log" 2>&1; } 2>/dev/null
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
@@ -50,10 +54,12 @@ for t in "${targets[@]}"; do
 	found=$(find "$crashes" -type f | wc -l)
 	total=$((total + ${execs:-0}))
 	if [ "$rc" -eq 0 ] && [ "$found" -eq 0 ] && [ -n "$execs" ]; then
-		echo "PASS: fuzz/$t: $execs executions in ${secs}s ($eps exec/s), corpus $corpus, 0 crashes"
+		echo "PASS: fuzz/$t: $execs executions in ${secs}s ($eps exec/s)," \
+			"corpus $corpus, 0 crashes"
 	else
 		failed=$((failed + 1))
-		echo "FAIL: fuzz/$t: exit $rc after ${execs:-?} executions, $found crash input(s) in $crashes/"
+		echo "FAIL: fuzz/$t: exit $rc after ${execs:-?} executions," \
+			"$found crash input(s) in $crashes/"
 		grep -E 'ERROR|invariant failed|runtime error|SUMMARY' "$log" | head -5
 		for c in "$crashes"/*; do
 			[ -e "$c" ] && echo "  reproduce: $dir/tests/fuzz/fuzz_$t $c"

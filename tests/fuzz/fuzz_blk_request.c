@@ -164,7 +164,7 @@ static void complete(struct fzb *b, struct req *r, uint32_t len)
 
 	flatten_in(r, w);
 	if (!answered) {
-		/* Cut short (more segments than the device takes) or no status byte: nothing written. */
+		/* Cut short (more segments than the device takes) or no status byte: no write. */
 		FZ_CHECK(len == 0, "request without a usable status byte: used len %u", len);
 	} else {
 		st = expect_status(b, r);
@@ -179,8 +179,8 @@ static void complete(struct fzb *b, struct req *r, uint32_t len)
 		untouched = r->in_bytes - 1;
 	}
 	/* Every byte but the data asked for and the status byte keeps what the driver put there. */
-	FZ_CHECK(all_poison(w + data, untouched - data), "writable bytes past %u of %u written (status %d)",
-		 data, r->in_bytes, st);
+	FZ_CHECK(all_poison(w + data, untouched - data),
+		 "writable bytes past %u of %u written (status %d)", data, r->in_bytes, st);
 	for (unsigned k = r->nout; k < r->nout + r->nin; k++)
 		memcpy(r->pre + ((uint8_t *)r->iov[k].iov_base - r->buf), r->iov[k].iov_base,
 		       r->iov[k].iov_len);
@@ -190,7 +190,7 @@ static void complete(struct fzb *b, struct req *r, uint32_t len)
 
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
-		/* Sector by sector (the data starts on a sector): unknown ones after a discard are skipped. */
+		/* Sector by sector (data starts on a sector); discarded ones are unspecified. */
 		for (uint32_t i = 0; i < data; i += 512)
 			FZ_CHECK(!b->known[sector + i / 512] ||
 				 !memcmp(w + i, b->disk + sector * 512 + i, 512),

@@ -26,30 +26,21 @@ static void put_desc(struct fzq *z, struct fz *in, struct pvirtq_desc *d)
 	d->id = fz_u8(in);    /* ids up to 255: beyond small queues too */
 }
 
-static struct pvirtq_desc *table_slot(struct fzq *z, uint16_t v)
-{
-	return (struct pvirtq_desc *)z->tables + v % (FZQ_TABLES_LEN / 16);
-}
-
 /*
  * Make a chain available. cfg bit 6: as written (any flags); else well
  * formed: NEXT on all but the last, readable then writable. cfg bit 7: one
- * indirect descriptor pointing at a table of the chain instead.
+ * indirect descriptor pointing at a table of exactly the chain instead.
  */
 static void chain(struct fzq *z, struct fz *in)
 {
 	uint8_t cfg = fz_u8(in);
 	unsigned n = 1 + cfg % FZ_CHAIN_MAX, nout = fz_u8(in) % (n + 1);
-	bool raw = cfg & 0x40, indirect = cfg & 0x80;
-	struct pvirtq_desc d[FZ_CHAIN_MAX], *tbl = NULL;
-	struct pvirtq_desc *table_end = (struct pvirtq_desc *)(z->tables + FZQ_TABLES_LEN);
+	bool raw = cfg & 0x40;
+	struct pvirtq_desc d[FZ_CHAIN_MAX];
 	uint16_t id = fz_u8(in);
+	uint64_t tbl_gpa = 0;
+	struct pvirtq_desc *tbl = cfg & 0x80 ? fzq_table(z, n, &tbl_gpa) : NULL;
 
-	if (indirect) {
-		tbl = table_slot(z, fz_u16(in));
-		if (tbl + n > table_end)
-			tbl = table_end - n;
-	}
 	for (unsigned i = 0; i < n; i++) {
 		put_desc(z, in, &d[i]);
 		if (!raw) {
@@ -61,11 +52,11 @@ static void chain(struct fzq *z, struct fz *in)
 			tbl[i] = d[i];
 	}
 	if (tbl) {
-		struct pvirtq_desc one = { vqh_gpa(&z->m, tbl), n * 16u, id, VIRTQ_DESC_F_INDIRECT };
+		struct pvirtq_desc one = { tbl_gpa, n * 16u, id, VIRTQ_DESC_F_INDIRECT };
 
-		vqh_packed_publish(&z->q, &one, 1);
+		fzq_packed_publish(z, &one, 1);
 	} else {
-		vqh_packed_publish(&z->q, d, n);
+		fzq_packed_publish(z, d, n);
 	}
 }
 
@@ -77,7 +68,7 @@ static void misc(struct fzq *z, struct fz *in)
 	case 2: fzq_raw(z, in); break;
 	default: {
 		/* A slot's flags as anything: AVAIL/USED of either lap, or both, or neither. */
-		struct pvirtq_desc *slot = &z->q.drv.l.packed.desc[fz_u8(in) % z->q.size];
+		struct pvirtq_desc *slot = &z->pdesc[fz_u8(in) % z->size];
 
 		slot->flags = fz_u16(in);
 		break;
@@ -103,10 +94,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0:
 			/* One descriptor made available as written. */
 			put_desc(&z, &in, &d);
-			vqh_packed_publish(&z.q, &d, 1);
+			fzq_packed_publish(&z, &d, 1);
 			break;
 		case 1:
-			put_desc(&z, &in, table_slot(&z, fz_u16(&in)));
+			/* An entry of a table the driver lays out by hand, in the scratch area. */
+			put_desc(&z, &in, fzq_scratch(&z, fz_u16(&in)));
 			break;
 		case 2:
 		case 3: chain(&z, &in); break;

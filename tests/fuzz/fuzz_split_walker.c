@@ -25,28 +25,20 @@ static void put_desc(struct fzq *z, struct fz *in, struct virtq_desc *d)
 	d->next = fz_u8(in);
 }
 
-static struct virtq_desc *table_slot(struct fzq *z, uint16_t v)
-{
-	return (struct virtq_desc *)z->tables + v % (FZQ_TABLES_LEN / 16);
-}
-
 /*
  * A well-formed chain, so deep states are reached often: n descriptors at
  * consecutive indices (readable then writable, linked by NEXT), or one
- * indirect descriptor pointing at a table built the same way. Then publish
- * its head.
+ * indirect descriptor pointing at a table of exactly n entries built the
+ * same way. Then publish its head.
  */
 static void chain(struct fzq *z, struct fz *in)
 {
 	uint8_t cfg = fz_u8(in);
-	uint16_t size = z->q.size, head = fz_u8(in) % size;
+	uint16_t size = z->size, head = fz_u8(in) % size;
 	unsigned n = 1 + cfg % 16, nout = fz_u8(in) % (n + 1);
-	bool indirect = cfg & 0x80;
-	struct virtq_desc *tbl = indirect ? table_slot(z, fz_u16(in)) : NULL;
-	struct virtq_desc *table_end = (struct virtq_desc *)(z->tables + FZQ_TABLES_LEN);
+	uint64_t tbl_gpa = 0;
+	struct virtq_desc *tbl = cfg & 0x80 ? fzq_table(z, n, &tbl_gpa) : NULL;
 
-	if (tbl && tbl + n > table_end)
-		tbl = table_end - n;
 	for (unsigned i = 0; i < n; i++) {
 		struct virtq_desc d;
 
@@ -58,13 +50,12 @@ static void chain(struct fzq *z, struct fz *in)
 			tbl[i] = d;
 		} else {
 			d.next = (uint16_t)((head + i + 1) % size);
-			vqh_split_desc(&z->q, (uint16_t)((head + i) % size), d.addr, d.len, d.flags,
-				       d.next);
+			z->sdesc[(head + i) % size] = d;
 		}
 	}
 	if (tbl)
-		vqh_split_desc(&z->q, head, vqh_gpa(&z->m, tbl), n * 16u, VIRTQ_DESC_F_INDIRECT, 0);
-	vqh_split_publish(&z->q, head);
+		z->sdesc[head] = (struct virtq_desc){ tbl_gpa, n * 16u, VIRTQ_DESC_F_INDIRECT, 0 };
+	fzq_split_publish(z, head);
 }
 
 static void misc(struct fzq *z, struct fz *in)
@@ -74,9 +65,8 @@ static void misc(struct fzq *z, struct fz *in)
 	case 1: fzq_set_pos(z, in); break;
 	case 2: fzq_raw(z, in); break;
 	default:
-		/* The driver's index anywhere: too far ahead, behind, wrapped; it publishes from there. */
-		z->q.hand_avail = fz_u16(in);
-		vqh_split_set_avail_idx(&z->q, z->q.hand_avail);
+		/* The driver's index anywhere (too far ahead, behind); it publishes from there. */
+		fzq_split_set_avail_idx(z, fz_u16(in));
 		break;
 	}
 }
@@ -98,14 +88,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (fz_u8(&in) % 8) {
 		case 0:
 			put_desc(&z, &in, &d);
-			vqh_split_desc(&z.q, fz_u8(&in) % z.q.size, d.addr, d.len, d.flags, d.next);
+			z.sdesc[fz_u8(&in) % z.size] = d;
 			break;
 		case 1:
-			put_desc(&z, &in, table_slot(&z, fz_u16(&in)));
+			/* An entry of a table the driver lays out by hand, in the scratch area. */
+			put_desc(&z, &in, fzq_scratch(&z, fz_u16(&in)));
 			break;
 		case 2:
 			/* Any head, the queue's size and beyond included. */
-			vqh_split_publish(&z.q, fz_u16(&in) % (2u * z.q.size + 1));
+			fzq_split_publish(&z, fz_u16(&in) % (2u * z.size + 1));
 			break;
 		case 3: chain(&z, &in); break;
 		case 4:

@@ -210,7 +210,8 @@ static void message(struct run *r, struct fz *in)
 	static uint8_t msg[VHOST_USER_HDR_SIZE + 65536];
 	uint8_t sel = fz_u8(in), fl = fz_u8(in), sb = fz_u8(in), fb = fz_u8(in);
 	uint32_t request = sel < 0xf0 ? ids[sel % sizeof(ids)] : fz_u32(in);
-	uint32_t flags = fl & 2 ? fz_u32(in) : VHOST_USER_VERSION | (fl & 1 ? VHOST_USER_NEED_REPLY_MASK : 0);
+	uint32_t flags = fl & 2 ? fz_u32(in)
+			       : VHOST_USER_VERSION | (fl & 1 ? VHOST_USER_NEED_REPLY_MASK : 0);
 	uint32_t size = sb < 0xf8 ? sb : fz_u16(in);
 	unsigned nfds = (fb & 15) % 11; /* then the first fd's pool index in the high bits */
 	int fds[16];

@@ -1,16 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The device-side queue harness the two walker targets share. A ring lives
- * in region A (64 KiB of heap at guest address VQH_GPA, laid out by
- * tests/unit/vq_harness.c), with an indirect-table area and a data area
- * after it; region B (4 KiB of heap) sits right after A in guest-physical
- * space but elsewhere in the host, so a buffer straddling the two must be
- * refused. The layout target writes the ring from its input; this harness
- * pops through the public vio_virtq_pop_burst, pushes back what was
- * popped, and checks after every call:
+ * The device-side queue harness the two walker targets share. Guest memory
+ * is a set of heap blocks, each its own region of the map and each exactly
+ * as large as what it holds, so that a read one byte past a descriptor
+ * table, an indirect table or a ring lands in an AddressSanitizer redzone:
+ *  - A, 32 KiB at FZQ_A_GPA: data buffers and a scratch table area;
+ *  - B, 4 KiB, right after A in guest-physical space but elsewhere in the
+ *    host: a buffer straddling the two must be refused;
+ *  - the ring's three parts (split: descriptor table, available ring, used
+ *    ring; packed: descriptor ring, driver and device event structures);
+ *  - indirect tables, each allocated at exactly its length (FZQ_TABLES of
+ *    them live at a time, the oldest replaced).
+ * The layout targets write the ring as a driver would (or worse); this
+ * harness pops through the public vio_virtq_pop_burst, pushes back what
+ * was popped, and checks after every call:
  *  - pop returns -EIO or 0..n; a chain's iovecs number at most iov_cap,
- *    are non-empty, lie wholly inside A or B, and add up to out/in_bytes;
- *    its id is below the queue size and it took 1..size ring slots;
+ *    are non-empty, lie wholly inside one block, and add up to
+ *    out/in_bytes; its id is below the queue size and it took 1..size
+ *    ring slots;
  *  - the ring position moves by exactly what was returned;
  *  - pop writes nothing to guest memory (packed: the device event only),
  *    push writes only the used ring (packed: the descriptor ring);
@@ -21,36 +28,70 @@
 #define VIO_FUZZ_VQ_H
 
 #include "fuzz.h"
-#include "../unit/vq_harness.h"
+#include "core/mem_internal.h"
+#include "core/virtq_internal.h"
 
-#define FZQ_A_LEN (64u << 10)
+#define FZQ_A_GPA 0x100000000ull
+#define FZQ_A_LEN (32u << 10)
 #define FZQ_B_LEN 4096u
-#define FZQ_TABLES_LEN (16u << 10)
+#define FZQ_SCRATCH_LEN (8u << 10) /* start of A: tables written entry by entry */
+#define FZQ_TABLES 24
 #define FZQ_BURST_MAX 64
 #define FZQ_HELD_MAX 512
 
+/* One block of guest memory and its region. */
+struct fzq_block {
+	uint8_t *p;
+	size_t len;
+	uint64_t gpa;
+	uint8_t *snap; /* its bytes before a call that may not write there */
+	bool ring;     /* part of the ring (dropped by the "rings gone" remap) */
+};
+
+enum { FZQ_BLK_A, FZQ_BLK_B, FZQ_BLK_R0, FZQ_BLK_R1, FZQ_BLK_R2, FZQ_BLK_T0 };
+#define FZQ_NBLOCKS (FZQ_BLK_T0 + FZQ_TABLES)
+
 struct fzq {
 	bool packed;
-	struct vqh_mem m;     /* region A, and the full map (A + B) */
-	uint8_t *b;           /* region B */
-	uint64_t b_gpa;
-	struct vqh_q q;
-	uint8_t *tables, *data;
-	size_t data_len;
-	struct vio_mem map_a, map_b, map_none;
-	const struct vio_mem *map; /* what pops translate through (remap changes it) */
+	uint16_t size;
 	uint16_t iov_cap;
-	uint8_t *snap;        /* A then B, before a call that must not write there */
+	struct fzq_block blk[FZQ_NBLOCKS];
+	unsigned next_table;         /* the table block replaced next */
+	unsigned map_mode;           /* 0 all, 1 all but B, 2 all but the ring, 3 nothing */
+	struct vio_mem map;          /* what pops translate through, per map_mode */
+	struct vio_virtq dev;
+	unsigned nfaults, fault_index;
+	/* the driver's side, written by hand */
+	struct virtq_desc *sdesc;    /* split */
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	struct pvirtq_desc *pdesc;   /* packed */
+	struct pvirtq_event_suppress *drv_event, *dev_event;
+	uint16_t hand_avail;         /* split: the driver's next avail index */
+	uint16_t hand_next;          /* packed: next slot */
+	bool hand_wrap;              /*         and its wrap counter */
 	struct vio_used_elem held[FZQ_HELD_MAX];
 	unsigned nheld;
 };
 
-/* Read the set-up bytes (features, size, iov_cap) and build the queue; false: input unusable. */
-bool fzq_init(struct fzq *z, struct fz *in, bool packed);
+/* Read the set-up bytes (features, size, iov_cap) and build the queue. */
+void fzq_init(struct fzq *z, struct fz *in, bool packed);
 void fzq_fini(struct fzq *z);
 
 /* A guest address and a length from the input, biased toward interesting places. */
 uint64_t fzq_addr(struct fzq *z, struct fz *in, uint32_t *len);
+
+/* A new indirect table of n entries (16 bytes each) in a block of its own; its gpa in *gpa. */
+void *fzq_table(struct fzq *z, unsigned n, uint64_t *gpa);
+
+/* Where scratch table entries go: slot v of the area at the start of A, and its gpa. */
+void *fzq_scratch(struct fzq *z, uint16_t v);
+
+/* The driver's side, by hand. */
+void fzq_split_publish(struct fzq *z, uint16_t head);
+void fzq_split_set_avail_idx(struct fzq *z, uint16_t idx);
+/* Packed: n descriptors at the next slots with the current lap's AVAIL/USED bits, head last. */
+void fzq_packed_publish(struct fzq *z, const struct pvirtq_desc *d, unsigned n);
 
 /* The operations both layouts have. Each reads its arguments from the input. */
 void fzq_pop(struct fzq *z, struct fz *in);

@@ -40,11 +40,6 @@ def addr_data(off, length):
     return u8(6) + u16(off) + u16(length)
 
 
-def addr_table(slot):
-    """fzq_addr kind 4 with a table-shaped length (entries * 16)."""
-    return None  # tables are addressed by the chain op itself
-
-
 def pop(n, policy=0):
     return u8(4) + u8(n - 1) + u8(policy)
 
@@ -53,11 +48,9 @@ def notify(op, a=0, b=0):
     return u8(6) + u8(op) + (u16(a) + u16(b) if op == 4 else b'')
 
 
-def split_chain(head, n, nout, indirect=False, slot=0, lens=None):
+def split_chain(head, n, nout, indirect=False, lens=None):
     cfg = (n - 1) | (0x80 if indirect else 0)
     out = u8(3) + u8(cfg) + u8(head) + u8(nout)
-    if indirect:
-        out += u16(slot)
     for i in range(n):
         out += addr_data(0x100 * (head * 16 + i), (lens or [64] * n)[i]) + u8(0) + u8(0)
     return out
@@ -73,7 +66,7 @@ def split_seeds():
     write(t, 'direct', s + pop(8) + pop(8))
     # indirect tables, pushed reversed, event index notifications
     s = hdr(INDIRECT | EVENT_IDX, 4, 32)
-    s += split_chain(0, 5, 2, True, 0) + split_chain(1, 12, 4, True, 16)
+    s += split_chain(0, 5, 2, True) + split_chain(1, 12, 4, True)
     s += notify(4, 0, 1) + pop(4, 1) + notify(0) + notify(2) + notify(3)
     write(t, 'indirect-event', s)
     # in order: a run of one-descriptor chains, zero-length used (batched push)
@@ -83,7 +76,7 @@ def split_seeds():
     write(t, 'in-order', s + pop(6, 1 << 3) + pop(2))
     # iovecs cut short: chain of 8 into room for 3, then held and flushed
     s = hdr(INDIRECT, 4, 3)
-    s += split_chain(0, 8, 3) + split_chain(8, 9, 1, True, 40)
+    s += split_chain(0, 8, 3) + split_chain(8, 9, 1, True)
     write(t, 'cut-short', s + pop(2, 2) + pop(1, 4))
     # a loop in the ring: desc 0 -> 1 -> 0
     s = hdr(0, 3, 16)
@@ -98,11 +91,9 @@ def split_seeds():
     write(t, 'set-pos-remap', s)
 
 
-def packed_chain(n, nout, id_, indirect=False, slot=0):
+def packed_chain(n, nout, id_, indirect=False):
     cfg = (n - 1) | (0x80 if indirect else 0)
     out = u8(2) + u8(cfg) + u8(nout) + u8(id_)
-    if indirect:
-        out += u16(slot)
     for i in range(n):
         out += addr_data(0x100 * (id_ * 16 + i), 48) + u8(0) + u8(0)
     return out
@@ -123,7 +114,7 @@ def packed_seeds():
         s += pop(4)
     write(t, 'wrap', s)
     s = hdr(INDIRECT | EVENT_IDX, 15, 32)
-    s += packed_chain(6, 2, 0, True, 0) + packed_chain(3, 1, 1, True, 10)
+    s += packed_chain(6, 2, 0, True) + packed_chain(3, 1, 1, True)
     s += notify(4, 0x8002, 2) + pop(4, 1) + notify(0) + notify(2) + notify(1)
     write(t, 'indirect-event', s)
     s = hdr(IN_ORDER, 7, 4)
@@ -137,7 +128,7 @@ def packed_seeds():
     s = hdr(0, 7, 16) + packed_chain(1, 0, 0) + u8(7) + u8(3) + u8(1) + u16(0x8080)
     s += pop(2) + u8(7) + u8(1) + u8(4 | 1) + u16(3) + u16(3) + packed_chain(1, 0, 1) + pop(1)
     write(t, 'bad-flags-set-pos', s)
-    s = hdr(INDIRECT, 7, 3) + packed_chain(9, 3, 0, True, 0) + packed_chain(7, 2, 1)
+    s = hdr(INDIRECT, 7, 3) + packed_chain(9, 3, 0, True) + packed_chain(7, 2, 1)
     write(t, 'cut-short', s + pop(2, 2) + pop(1, 4))
 
 
