@@ -1,5 +1,5 @@
 # Thin wrapper for the README's two commands; the build itself is meson.
-.PHONY: all demo test fuzz bench clean
+.PHONY: all demo test fuzz bench docs clean
 FUZZ_SECONDS ?= 60
 
 all:
@@ -22,6 +22,10 @@ bench: all
 	@scripts/install-deps.sh bench
 	@bash bench/ring.sh
 	@bash bench/blk.sh
+
+docs: all
+	@scripts/install-deps.sh docs
+	@ninja -C build docs
 
 clean:
 	rm -rf build build-test build-test-san build-test-tsan build-fuzz

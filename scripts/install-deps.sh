@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages vio needs that this machine lacks (apt-get
-# update only when something is missing). Usage: install-deps.sh [build|test|bench|all]
+# update only when something is missing). Usage: install-deps.sh [build|test|bench|docs|all]
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburing-dev)
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-system-common
 	qemu-utils linux-image-amd64 busybox-static cpio e2fsprogs util-linux kmod xz-utils
 	libc6-dev procps)
+# The reference documentation (ninja -C build docs).
+docs_pkgs=(doxygen)
 # Peers the benchmarks measure against: qemu-storage-daemon, Linux's ringtest.
 bench_pkgs=(qemu-system-common linux-source-6.1 xz-utils make)
 
@@ -15,8 +17,9 @@ case "${1:-all}" in
 build) want=("${build_pkgs[@]}") ;;
 test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
 bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
-all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-*) echo "install-deps.sh: unknown set '$1' (build, test, bench or all)" >&2; exit 2 ;;
+docs) want=("${build_pkgs[@]}" "${docs_pkgs[@]}") ;;
+all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}" "${docs_pkgs[@]}") ;;
+*) echo "install-deps.sh: unknown set '$1' (build, test, bench, docs or all)" >&2; exit 2 ;;
 esac
 
 missing=()

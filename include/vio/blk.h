@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file blk.h
  * virtio-blk (virtio 1.2, 5.2): the spec's constants and wire structures, and
  * the device-side block device vio serves over any transport (it is a
  * struct vio_vdev). Backing store: anonymous RAM, or a file / block device
@@ -17,7 +18,7 @@
 
 #define VIRTIO_ID_BLOCK 2
 
-/* Feature bits (spec 5.2.3). */
+/** Feature bits (spec 5.2.3). */
 #define VIRTIO_BLK_F_SIZE_MAX 1
 #define VIRTIO_BLK_F_SEG_MAX 2
 #define VIRTIO_BLK_F_GEOMETRY 4
@@ -30,7 +31,7 @@
 #define VIRTIO_BLK_F_DISCARD 13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
-/* Request types (spec 5.2.6). */
+/** Request types (spec 5.2.6). */
 #define VIRTIO_BLK_T_IN 0
 #define VIRTIO_BLK_T_OUT 1
 #define VIRTIO_BLK_T_FLUSH 4
@@ -40,24 +41,24 @@
 #define VIRTIO_BLK_T_WRITE_ZEROES 13
 #define VIRTIO_BLK_T_SECURE_ERASE 14
 
-/* Status byte values. */
+/** Status byte values. */
 #define VIRTIO_BLK_S_OK 0
 #define VIRTIO_BLK_S_IOERR 1
 #define VIRTIO_BLK_S_UNSUPP 2
 
 #define VIRTIO_BLK_SECTOR_SIZE 512
 #define VIRTIO_BLK_ID_BYTES 20
-/* flags.unmap of a discard / write-zeroes segment (bit 0). */
+/** flags.unmap of a discard / write-zeroes segment (bit 0). */
 #define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1u
 
-/* What a request starts with (the readable part's first 16 bytes). */
+/** What a request starts with (the readable part's first 16 bytes). */
 struct virtio_blk_outhdr {
 	uint32_t type;
 	uint32_t reserved;
 	uint64_t sector;
 };
 
-/* One segment of a discard or write-zeroes request. */
+/** One segment of a discard or write-zeroes request. */
 struct virtio_blk_discard_write_zeroes {
 	uint64_t sector;
 	uint32_t num_sectors;
@@ -71,15 +72,15 @@ struct virtio_blk_geometry {
 };
 
 struct virtio_blk_topology {
-	uint8_t physical_block_exp; /* log2 of logical blocks per physical block */
+	uint8_t physical_block_exp; /**< log2 of logical blocks per physical block */
 	uint8_t alignment_offset;
-	uint16_t min_io_size;       /* in logical blocks */
-	uint32_t opt_io_size;       /* in logical blocks */
+	uint16_t min_io_size;       /**< in logical blocks */
+	uint32_t opt_io_size;       /**< in logical blocks */
 };
 
-/* Config space, little-endian, up to the fields vio serves (spec 5.2.4). */
+/** Config space, little-endian, up to the fields vio serves (spec 5.2.4). */
 struct virtio_blk_config {
-	uint64_t capacity; /* in 512-byte sectors, always present */
+	uint64_t capacity; /**< in 512-byte sectors, always present */
 	uint32_t size_max;
 	uint32_t seg_max;
 	struct virtio_blk_geometry geometry;
@@ -107,10 +108,10 @@ _Static_assert(offsetof(struct virtio_blk_config, num_queues) == 34, "spec layou
 _Static_assert(offsetof(struct virtio_blk_config, write_zeroes_may_unmap) == 56, "spec layout");
 _Static_assert(offsetof(struct virtio_blk_config, max_secure_erase_sectors) == 60, "spec layout");
 
-/* Config bytes the vio device exposes: everything before the secure-erase fields. */
+/** Config bytes the vio device exposes: everything before the secure-erase fields. */
 #define VIO_BLK_CONFIG_LEN ((uint32_t)offsetof(struct virtio_blk_config, max_secure_erase_sectors))
 
-/* Limits the vio device advertises (and enforces). */
+/** Limits the vio device advertises (and enforces). */
 #define VIO_BLK_SEG_MAX 126            /* data segments per request */
 #define VIO_BLK_SIZE_MAX (1u << 20)    /* bytes per segment (advisory) */
 #define VIO_BLK_MAX_DWZ_SEG 16         /* discard / write-zeroes segments per request */
@@ -119,24 +120,24 @@ _Static_assert(offsetof(struct virtio_blk_config, max_secure_erase_sectors) == 6
 
 /* ---- the device ---- */
 
-/* Longest device name kept for log lines. */
+/** Longest device name kept for log lines. */
 #define VIO_BLK_NAME_MAX 128
 
 struct vio_blk_opts {
-	const char *name;   /* owner of the device's log lines (NULL: the file, or "blk") */
-	const char *file;   /* raw image or block device; NULL: RAM */
-	uint64_t ram_size;  /* bytes, multiple of 512, when file is NULL */
+	const char *name;   /**< owner of the device's log lines (NULL: the file, or "blk") */
+	const char *file;   /**< raw image or block device; NULL: RAM */
+	uint64_t ram_size;  /**< bytes, multiple of 512, when file is NULL */
 	uint64_t null_size; /* instead of ram_size: a disk that stores nothing, reads zeroes
 			       (to measure the request path, like qsd's null-co) */
-	unsigned queues;    /* 1..VIO_BLK_MAX_QUEUES (0 means 1) */
-	bool readonly;      /* offer VIRTIO_BLK_F_RO, open O_RDONLY, refuse writes */
-	bool direct;        /* O_DIRECT (file only) */
-	const char *serial; /* GET_ID answer, at most 20 bytes used; NULL: "vio" */
+	unsigned queues;    /**< 1..VIO_BLK_MAX_QUEUES (0 means 1) */
+	bool readonly;      /**< offer VIRTIO_BLK_F_RO, open O_RDONLY, refuse writes */
+	bool direct;        /**< O_DIRECT (file only) */
+	const char *serial; /**< GET_ID answer, at most 20 bytes used; NULL: "vio" */
 };
 
 struct vio_blk;
 
-/*
+/**
  * Open the backing store and build the config space. Returns 0, -EINVAL for
  * bad options (no backing, size not a multiple of 512, too many queues),
  * -ENOTSUP for a file when libvio has no io_uring engine, or the errno of
@@ -144,12 +145,12 @@ struct vio_blk;
  */
 VIO_API int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out);
 
-/* The device as transports and pollers see it; valid until vio_blk_free. */
+/** The device as transports and pollers see it; valid until vio_blk_free. */
 VIO_API struct vio_vdev vio_blk_vdev(struct vio_blk *blk);
 
 VIO_API uint64_t vio_blk_capacity_bytes(const struct vio_blk *blk);
 
-/* Free. Every started queue must have been stopped (queue_stop). NULL is fine. */
+/** Free. Every started queue must have been stopped (queue_stop). NULL is fine. */
 VIO_API void vio_blk_free(struct vio_blk *blk);
 
 #endif

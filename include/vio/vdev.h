@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file vdev.h
  * A device type (virtio-blk, virtio-net) as every transport and every poller
  * sees it: its features, its config space, and per-queue start/poll/stop.
  * Device types implement these ops against the core's device-side queue API
@@ -8,59 +9,67 @@
 #ifndef VIO_VDEV_H
 #define VIO_VDEV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vio/mem.h"
 #include "vio/virtq.h"
 
-/* What a device needs to run one queue. Owned by the transport; valid from start to stop. */
+/** What a device needs to run one queue. Owned by the transport; valid from start to stop. */
 struct vio_vq_ctx {
 	struct vio_virtq *vq;
 	const struct vio_mem *mem;
-	void (*notify)(void *opaque); /* raise the driver's interrupt (vhost-user: call eventfd) */
+	void (*notify)(void *opaque); /**< raise the driver's interrupt (vhost-user: call eventfd) */
 	void *notify_opaque;
 };
 
 struct vio_vdev_ops {
-	/* Device-specific and transport feature bits the device offers. */
+	/** Device-specific and transport feature bits the device offers. */
 	uint64_t (*get_features)(void *dev);
-	/* Config space: its length, and reads/writes inside it (-EINVAL outside). */
+	/** Config space: its length, and reads/writes inside it (-EINVAL outside). */
 	uint32_t (*config_len)(void *dev);
 	int (*get_config)(void *dev, uint32_t off, void *buf, uint32_t len);
 	int (*set_config)(void *dev, uint32_t off, const void *buf, uint32_t len);
-	/* Largest number of queues the device serves. */
+	/** Largest number of queues the device serves. */
 	unsigned (*max_queues)(void *dev);
-	/*
+	/**
 	 * Queue q starts with the negotiated features. Called on the control
 	 * thread before any queue_poll for q.
 	 */
 	int (*queue_start)(void *dev, unsigned q, const struct vio_vq_ctx *ctx, uint64_t features);
-	/*
+	/**
 	 * Process what is available and what completed; called by the one thread
 	 * that owns queue q. Returns the number of requests handled (0: idle), or
 	 * a negative errno when the queue is broken.
 	 */
 	int (*queue_poll)(void *dev, unsigned q);
-	/* An fd that becomes readable when queue_poll has completions to reap, or -1. */
+	/** An fd that becomes readable when queue_poll has completions to reap, or -1. */
 	int (*queue_wait_fd)(void *dev, unsigned q);
-	/*
+	/**
+	 * Optional: true while q holds as many requests in flight as it can, so
+	 * that requests waiting in the ring make no progress until completions
+	 * arrive (on queue_wait_fd): a poller then sleeps instead of spinning.
+	 * Called by the thread that owns q.
+	 */
+	bool (*queue_full)(void *dev, unsigned q);
+	/**
 	 * Stop q: finish (or fail) everything in flight, push it used, then
 	 * forget the queue. Called by the owner thread (or with it paused).
 	 */
 	void (*queue_stop)(void *dev, unsigned q);
 };
 
-/*
+/**
  * What a driver-side device type (src/client: blk client, net client) needs
  * to run one queue, whatever connects it to the device (vhost-user frontend,
  * in-process pair). Buffers it posts must lie inside mem.
  */
 struct vio_drv_ctx {
-	struct vio_virtq *vq;          /* driver side, initialised */
+	struct vio_virtq *vq;          /**< driver side, initialised */
 	const struct vio_mem *mem;
-	void (*kick)(void *opaque);    /* notify the device */
+	void (*kick)(void *opaque);    /**< notify the device */
 	void *kick_opaque;
-	int call_fd;                   /* eventfd the device signals on used buffers, or -1 */
+	int call_fd;                   /**< eventfd the device signals on used buffers, or -1 */
 };
 
 struct vio_vdev {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file vhost_user.h
  * The vhost-user transport in both roles.
  *
  * Backend: serves one device (struct vio_vdev) to a vhost-user front-end
@@ -27,17 +28,19 @@
 #include "vio/vdev.h"
 #include "vio/virtq.h"
 
-/* Queues one backend or frontend serves at most (vhost-user puts the index in 8 bits). */
+/** Queues one backend or frontend serves at most (vhost-user puts the index in 8 bits). */
 #define VIO_VHU_MAX_QUEUES 64
-/* Memory slots a backend accepts (GET_MAX_MEM_SLOTS). */
+/** Memory slots a backend accepts (GET_MAX_MEM_SLOTS). */
 #define VIO_VHU_MAX_MEM_SLOTS 32
+/** Guest memory one front-end may map by default: 1 TiB. */
+#define VIO_VHU_DEFAULT_MAX_MEM (1ull << 40)
 
 /* ------------------------------------------------------------------ backend */
 
 struct vio_vhu_backend;
 
 struct vio_vhu_backend_hooks {
-	/*
+	/**
 	 * Queue q is running: the vdev's queue_start has been called. From now
 	 * on the application polls it (vdev ops queue_poll) on the thread it
 	 * chooses, sleeping on kick_fd (-1: the front-end asked for polling)
@@ -46,18 +49,18 @@ struct vio_vhu_backend_hooks {
 	 * NULL: nobody polls (tests of the control path).
 	 */
 	int (*start_queue)(void *opaque, unsigned q, struct vio_virtq *vq, int kick_fd);
-	/*
+	/**
 	 * Synchronous: when it returns, no application thread touches q any
 	 * more; the backend then calls the vdev's queue_stop. The kick fd
 	 * given to start_queue may be closed right after.
 	 */
 	void (*stop_queue)(void *opaque, unsigned q);
-	/* Optional: a front-end connected (true) or went away (false). */
+	/** Optional: a front-end connected (true) or went away (false). */
 	void (*connection)(void *opaque, bool connected);
-	/*
-	 * Optional: the driver broke queue q's rules; the queue is stopped for
-	 * good until the front-end resets it and the device reports
-	 * NEEDS_RESET. Called on the data-path thread that found the fault:
+	/**
+	 * Optional: the driver broke queue q's rules; the device reports
+	 * NEEDS_RESET and the queue stays stopped until the front-end resets
+	 * the device or sets the ring up again (SET_VRING_*). Called on the data-path thread that found the fault:
 	 * keep it short and thread-safe.
 	 */
 	void (*queue_fault)(void *opaque, unsigned q, enum vio_virtq_fault why);
@@ -65,35 +68,43 @@ struct vio_vhu_backend_hooks {
 
 struct vio_vhu_backend_opts {
 	const char *socket_path;
-	const char *name;      /* owner of this backend's log lines (NULL: socket_path) */
-	bool client;           /* connect to a listening front-end instead of listening */
-	struct vio_vdev vdev;  /* the device served; must outlive the backend */
+	const char *name;      /**< owner of this backend's log lines (NULL: socket_path) */
+	bool client;           /**< connect to a listening front-end instead of listening */
+	struct vio_vdev vdev;  /**< the device served; must outlive the backend */
 	struct vio_vhu_backend_hooks hooks;
 	void *hooks_opaque;
-	/* Client mode: reconnect delay doubles from 50 ms up to this (0: 2000 ms). */
+	/** Client mode: reconnect delay doubles from 50 ms up to this (0: 2000 ms). */
 	unsigned reconnect_max_ms;
-	/* A peer stalling in the middle of a message is dropped after this many ms (0: 2000). */
+	/** A message must arrive whole within this many ms of its first byte (0: 2000). */
 	unsigned msg_timeout_ms;
+	/** Guest memory one front-end may have mapped at once (0: VIO_VHU_DEFAULT_MAX_MEM). */
+	uint64_t max_mem_bytes;
+	/** Memory regions one front-end may have (0 or more than VIO_VHU_MAX_MEM_SLOTS: all). */
+	unsigned max_regions;
+	/** Largest ring size accepted (0: VIO_VIRTQ_MAX_SIZE). */
+	unsigned max_queue_size;
+	/** Server mode: permissions of the socket file (0: 0600, owner only). */
+	unsigned socket_mode;
 };
 
-/*
+/**
  * Create a backend: server mode binds and listens on socket_path (a stale
  * socket file there is removed first); client mode tries to connect at the
  * first dispatch. 0, or negative errno (-EINVAL for bad options).
  */
 VIO_API int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_backend **out);
 
-/* Drop any front-end (queues stopped through the hooks), close the socket, remove its file. */
+/** Drop any front-end (queues stopped through the hooks), close the socket, remove its file. */
 VIO_API void vio_vhu_backend_free(struct vio_vhu_backend *b);
 
-/*
+/**
  * The fd to wait on for readability: the connection while a front-end is
  * connected, else the listening socket (server) or a reconnect timer
  * (client). It changes across dispatch calls: ask again after each.
  */
 VIO_API int vio_vhu_backend_fd(const struct vio_vhu_backend *b);
 
-/*
+/**
  * Handle the fd being readable: accept a front-end, or handle one message,
  * or (client) try to connect. A misbehaving or vanished front-end is
  * dropped and the backend made ready for the next: that is not an error.
@@ -101,18 +112,38 @@ VIO_API int vio_vhu_backend_fd(const struct vio_vhu_backend *b);
  */
 VIO_API int vio_vhu_backend_dispatch(struct vio_vhu_backend *b);
 
-/* Wait up to timeout_ms (-1: forever) for the fd, then dispatch. 0 on timeout too. */
+/** Wait up to timeout_ms (-1: forever) for the fd, then dispatch. 0 on timeout too. */
 VIO_API int vio_vhu_backend_run_once(struct vio_vhu_backend *b, int timeout_ms);
 
 VIO_API bool vio_vhu_backend_connected(const struct vio_vhu_backend *b);
 
-/* Drop the current front-end, if any (stops its queues through the hooks). */
+/** Drop the current front-end, if any (stops its queues through the hooks). */
 VIO_API void vio_vhu_backend_disconnect(struct vio_vhu_backend *b);
 
-/* Device status as the front-end sees it (NEEDS_RESET included). */
+/** Device status as the front-end sees it (NEEDS_RESET included). */
 VIO_API uint8_t vio_vhu_backend_status(struct vio_vhu_backend *b);
 
-/* Number of queues running now (started and handed to the application). */
+/**
+ * Install a process-wide SIGBUS handler that keeps a front-end from killing
+ * the process by shrinking the file behind guest memory (an unsealed memfd,
+ * a tmpfs or hugetlbfs file): a fault inside such a mapping swaps it for
+ * zero pages and fails only that device (NEEDS_RESET, logged); any other
+ * SIGBUS goes to the previous handler or kills the process as before. Call
+ * once, before threads start; without it, unsealed guest memory is accepted
+ * with a warning. 0 or negative errno.
+ */
+VIO_API int vio_vhu_guard_sigbus(void);
+
+/**
+ * Tell the front-end the device's config space changed (a disk resized):
+ * a CONFIG_CHANGE message on the backend request channel, sent without
+ * waiting. 0; -ENOTCONN with no front-end or no channel; -ENOTSUP when the
+ * front-end did not agree to BACKEND_REQ and CONFIG; -EAGAIN if the channel
+ * is full (the front-end does not read it). Control thread.
+ */
+VIO_API int vio_vhu_backend_config_changed(struct vio_vhu_backend *b);
+
+/** Number of queues running now (started and handed to the application). */
 VIO_API unsigned vio_vhu_backend_running_queues(const struct vio_vhu_backend *b);
 
 /* ----------------------------------------------------------------- frontend */
@@ -121,16 +152,16 @@ struct vio_vhu_frontend;
 
 struct vio_vhu_frontend_opts {
 	const char *socket_path;
-	const char *name;       /* owner of this frontend's log lines (NULL: socket_path) */
-	uint64_t mem_size;      /* shared guest memory, bytes (rings + data buffers) */
-	uint64_t features;      /* virtio features wanted; VIRTIO_F_VERSION_1 is always asked */
-	unsigned nqueues;       /* 1..VIO_VHU_MAX_QUEUES */
-	uint16_t queue_size;    /* 0: 256 */
-	uint16_t indirect_max;  /* descriptors per indirect table when INDIRECT_DESC is agreed */
-	int timeout_ms;         /* per reply from the backend; 0: 5000 */
+	const char *name;       /**< owner of this frontend's log lines (NULL: socket_path) */
+	uint64_t mem_size;      /**< shared guest memory, bytes (rings + data buffers) */
+	uint64_t features;      /**< virtio features wanted; VIRTIO_F_VERSION_1 is always asked */
+	unsigned nqueues;       /**< 1..VIO_VHU_MAX_QUEUES */
+	uint16_t queue_size;    /**< 0: 256 */
+	uint16_t indirect_max;  /**< descriptors per indirect table when INDIRECT_DESC is agreed */
+	int timeout_ms;         /**< per reply from the backend; 0: 5000 */
 };
 
-/*
+/**
  * Connect and set everything up: negotiate features and protocol features
  * (MQ, REPLY_ACK, CONFIG, STATUS, RESET_DEVICE, CONFIGURE_MEM_SLOTS), share
  * the memory, start nqueues queues, set DRIVER_OK. 0 or negative errno
@@ -139,39 +170,62 @@ struct vio_vhu_frontend_opts {
  */
 VIO_API int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_vhu_frontend **out);
 
-/* Negotiated virtio features (without VHOST_USER_F_PROTOCOL_FEATURES). */
+/** Negotiated virtio features (without VHOST_USER_F_PROTOCOL_FEATURES). */
 VIO_API uint64_t vio_vhu_frontend_features(const struct vio_vhu_frontend *f);
 VIO_API uint64_t vio_vhu_frontend_protocol_features(const struct vio_vhu_frontend *f);
 VIO_API unsigned vio_vhu_frontend_nqueues(const struct vio_vhu_frontend *f);
 
-/* Queue q's driver-side context (kick writes the kick eventfd), or NULL. */
+/** Queue q's driver-side context (kick writes the kick eventfd), or NULL. */
 VIO_API const struct vio_drv_ctx *vio_vhu_frontend_queue(struct vio_vhu_frontend *f, unsigned q);
 
-/* The shared memory map (one region at guest address 0). */
+/** The shared memory map (one region at guest address 0). */
 VIO_API const struct vio_mem *vio_vhu_frontend_mem(const struct vio_vhu_frontend *f);
 
-/* Bump-allocate shared memory for data buffers (align: power of two); NULL when full. */
+/** Bump-allocate shared memory for data buffers (align: power of two); NULL when full. */
 VIO_API void *vio_vhu_frontend_alloc(struct vio_vhu_frontend *f, size_t size, size_t align);
 
-/* Config space (needs PROTOCOL_F_CONFIG): -ENOTSUP without it, -EIO if the backend refuses. */
+/** Config space (needs PROTOCOL_F_CONFIG): -ENOTSUP without it, -EIO if the backend refuses. */
 VIO_API int vio_vhu_frontend_get_config(struct vio_vhu_frontend *f, uint32_t off, void *buf, uint32_t len);
 VIO_API int vio_vhu_frontend_set_config(struct vio_vhu_frontend *f, uint32_t off, const void *buf,
 				uint32_t len);
 
-/* Device status (needs PROTOCOL_F_STATUS). */
+/** Device status (needs PROTOCOL_F_STATUS). */
 VIO_API int vio_vhu_frontend_get_status(struct vio_vhu_frontend *f, uint8_t *status);
 VIO_API int vio_vhu_frontend_set_status(struct vio_vhu_frontend *f, uint8_t status);
 
-/* Stop queue q in the backend (GET_VRING_BASE) and return its ring position. */
+/** Stop queue q in the backend (GET_VRING_BASE) and return its ring position. */
 VIO_API int vio_vhu_frontend_stop_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t *base);
 
-/* Start queue q again from ring position base (after stop_queue). */
+/** Start queue q again from ring position base (after stop_queue). */
 VIO_API int vio_vhu_frontend_start_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t base);
 
-/* Clean disconnect: stop every running queue, then close the socket. Memory stays mapped. */
+/**
+ * Clean disconnect: stop every running queue (waiting at most 500 ms for
+ * each answer; a backend that does not answer is simply dropped), then close
+ * the socket. Memory stays mapped.
+ */
 VIO_API int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f);
 
-/* Close the socket (if still open), unmap the memory, close every fd, free. NULL is fine. */
+/** Close the socket (if still open), unmap the memory, close every fd, free. NULL is fine. */
 VIO_API void vio_vhu_frontend_close(struct vio_vhu_frontend *f);
+
+/**
+ * Is the backend still there? 0 while connected, -ENOTCONN once it closed
+ * its end (the socket is then closed; the rings and memory stay). Never
+ * blocks. Call it from the thread that owns the frontend's control calls.
+ */
+VIO_API int vio_vhu_frontend_check(struct vio_vhu_frontend *f);
+
+/**
+ * Connect again to the same socket (a restarted backend) and resume: the
+ * same features (else -EPROTO), the same memory, the inflight region kept
+ * from the first connection (so the backend resubmits what it had taken
+ * and not completed), every queue restarted where its ring stands, and
+ * DRIVER_OK. The rings, buffers and eventfds are untouched: threads
+ * driving the queues may keep polling meanwhile. One attempt; 0 or
+ * negative errno (-ECONNREFUSED / -ENOENT: nobody listens yet, retry).
+ * Same thread rule as vio_vhu_frontend_check.
+ */
+VIO_API int vio_vhu_frontend_reconnect(struct vio_vhu_frontend *f);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file virtio_spec.h
  * Constants and ring layouts from the virtio 1.2 specification, with the
  * spec's own names. Nothing here holds state or logic beyond the one-line
  * event-index test the spec defines. All ring fields are little-endian; vio
@@ -15,10 +16,10 @@
 #error "vio assumes a little-endian host (virtio 1.x rings are little-endian)"
 #endif
 
-/* A feature bit as a mask: VIO_BIT(VIRTIO_F_VERSION_1). */
+/** A feature bit as a mask: VIO_BIT(VIRTIO_F_VERSION_1). */
 #define VIO_BIT(n) (1ull << (n))
 
-/* Device status (spec 2.1). */
+/** Device status (spec 2.1). */
 #define VIRTIO_CONFIG_S_ACKNOWLEDGE 1
 #define VIRTIO_CONFIG_S_DRIVER 2
 #define VIRTIO_CONFIG_S_DRIVER_OK 4
@@ -26,7 +27,7 @@
 #define VIRTIO_CONFIG_S_NEEDS_RESET 64
 #define VIRTIO_CONFIG_S_FAILED 128
 
-/* Reserved feature bits (spec 6). */
+/** Reserved feature bits (spec 6). */
 #define VIRTIO_F_INDIRECT_DESC 28
 #define VIRTIO_F_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32
@@ -37,7 +38,7 @@
 #define VIRTIO_F_SR_IOV 37
 #define VIRTIO_F_NOTIFICATION_DATA 38
 
-/* Split ring (spec 2.7). */
+/** Split ring (spec 2.7). */
 #define VIRTQ_DESC_F_NEXT 1
 #define VIRTQ_DESC_F_WRITE 2
 #define VIRTQ_DESC_F_INDIRECT 4
@@ -55,7 +56,7 @@ struct virtq_avail {
 	uint16_t flags;
 	uint16_t idx;
 	uint16_t ring[];
-	/* uint16_t used_event follows ring[size] */
+	/** uint16_t used_event follows ring[size] */
 };
 
 struct virtq_used_elem {
@@ -67,10 +68,10 @@ struct virtq_used {
 	uint16_t flags;
 	uint16_t idx;
 	struct virtq_used_elem ring[];
-	/* uint16_t avail_event follows ring[size] */
+	/** uint16_t avail_event follows ring[size] */
 };
 
-/* Packed ring (spec 2.8). */
+/** Packed ring (spec 2.8). */
 #define VIRTQ_DESC_F_AVAIL (1u << 7)
 #define VIRTQ_DESC_F_USED (1u << 15)
 #define RING_EVENT_FLAGS_ENABLE 0x0
@@ -86,11 +87,11 @@ struct pvirtq_desc {
 };
 
 struct pvirtq_event_suppress {
-	uint16_t desc; /* off_wrap: bits 0-14 offset, bit 15 wrap counter */
+	uint16_t desc; /**< off_wrap: bits 0-14 offset, bit 15 wrap counter */
 	uint16_t flags;
 };
 
-/* Alignment of each area (spec 2.7 table "Virtqueue Part Alignment"). */
+/** Alignment of each area (spec 2.7 table "Virtqueue Part Alignment"). */
 #define VIRTQ_DESC_ALIGN 16
 #define VIRTQ_AVAIL_ALIGN 2
 #define VIRTQ_USED_ALIGN 4
@@ -107,7 +108,7 @@ static inline uint64_t virtq_used_bytes(uint32_t size)
 	return 6 + 8ull * size;
 }
 
-/*
+/**
  * The peer asked to be notified once its index passes event_idx: true when
  * event_idx lies in [old, new) modulo 2^16 (spec 2.7.10, "vring_need_event").
  */

@@ -101,6 +101,7 @@ enum vio_virtq_fault {
 	VIO_VQ_LEN_OVERFLOW,    /**< chain total length does not fit 32 bits */
 	VIO_VQ_BAD_USED,        /**< (driver side) the device returned an id not in flight */
 	VIO_VQ_RINGS_GONE,      /**< the rings are no longer inside guest memory */
+	VIO_VQ_BAD_INFLIGHT,    /**< the transport's record of chains in flight is corrupt */
 };
 
 /**
@@ -144,8 +145,10 @@ VIO_API void vio_virtq_free(struct vio_virtq *vq);
 
 /**
  * Device side: resolve the rings again after the memory map changed.
- * @return 0, or -EFAULT if they are no longer inside mem: the queue is
- * then broken (VIO_VQ_RINGS_GONE) and never touches the old pointers.
+ * @return 0; -EFAULT if they are no longer inside mem, -EINVAL if they are
+ * misaligned there: the queue is then broken (VIO_VQ_RINGS_GONE) and never
+ * touches the old pointers; -EIO if it was broken already; -EINVAL on a
+ * driver queue.
  */
 VIO_API int vio_virtq_remap(struct vio_virtq *vq, const struct vio_mem *mem);
 
@@ -163,7 +166,8 @@ VIO_API int vio_virtq_get_pos(const struct vio_virtq *vq, struct vio_virtq_pos *
  * Device side, before the first pop: continue from pos. Split takes
  * avail_idx and reads the used index from the ring itself (the driver
  * cannot have moved it); packed takes all four fields.
- * @return 0, -EINVAL for a slot beyond the queue or the wrong role.
+ * @return 0, -EINVAL for a slot beyond the queue or the wrong role, -EIO if
+ * the queue is broken.
  */
 VIO_API int vio_virtq_set_pos(struct vio_virtq *vq, const struct vio_virtq_pos *pos);
 

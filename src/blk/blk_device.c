@@ -34,6 +34,7 @@ struct blk_queue {
 	char name[VIO_BLK_NAME_MAX + 16]; /* "<device> q<N>": owner of its log lines */
 	bool started;
 	bool logged; /* the data path logs a misbehaving driver once per queue */
+	uint64_t features; /* negotiated: requests of features not agreed are refused */
 	struct vio_vq_ctx ctx;
 	struct blk_engine_queue *eq;
 	unsigned nslots, nfree, inflight;
@@ -59,6 +60,7 @@ struct vio_blk {
 };
 
 _Static_assert(offsetof(struct blk_queue, name) == 0, "queue_start keeps the name by skipping it");
+_Static_assert(VIO_BLK_MAX_DWZ_SEG <= BLK_ENGINE_MAX_RANGES, "a request's segments fit one engine call");
 
 /* ---- helpers over iovec lists ---- */
 
@@ -116,7 +118,7 @@ static struct iovec *iov_skip(struct iovec *iov, unsigned *n, size_t skip)
 
 /* ---- completion ---- */
 
-static void blk_log_once(struct blk_queue *bq, unsigned q, const char *what)
+static void blk_log_once(struct blk_queue *bq, const char *what)
 {
 	if (bq->logged)
 		return;
@@ -214,7 +216,7 @@ static uint8_t do_rw(struct vio_blk *blk, struct blk_queue *bq, unsigned q, stru
 	if (len % VIRTIO_BLK_SECTOR_SIZE || !range_ok(blk, sector, len >> SECTOR_SHIFT))
 		return VIRTIO_BLK_S_IOERR;
 	if (!dio_aligned(blk->eng, data, ndata, off, len)) {
-		blk_log_once(bq, q, "request not aligned for O_DIRECT");
+		blk_log_once(bq, "request not aligned for O_DIRECT");
 		return VIRTIO_BLK_S_IOERR;
 	}
 	req->data_len = len;
@@ -233,9 +235,10 @@ static uint8_t do_dwz(struct vio_blk *blk, struct blk_queue *bq, struct blk_req 
 		      uint32_t type, const struct iovec *out, unsigned nout, uint32_t seg_bytes)
 {
 	struct virtio_blk_discard_write_zeroes seg[VIO_BLK_MAX_DWZ_SEG];
+	struct blk_engine_range ranges[VIO_BLK_MAX_DWZ_SEG];
 	bool discard = type == VIRTIO_BLK_T_DISCARD;
 	unsigned nseg = seg_bytes / sizeof(seg[0]);
-	int rc = 0;
+	int rc;
 
 	if (blk->readonly || seg_bytes == 0 || seg_bytes % sizeof(seg[0]) ||
 	    nseg > VIO_BLK_MAX_DWZ_SEG)
@@ -249,23 +252,19 @@ static uint8_t do_dwz(struct vio_blk *blk, struct blk_queue *bq, struct blk_req 
 			return VIRTIO_BLK_S_UNSUPP;
 		if (discard && (seg[i].flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
 			return VIRTIO_BLK_S_UNSUPP;
-		if (seg[i].num_sectors > VIO_BLK_MAX_DWZ_SECTORS ||
+		if (seg[i].num_sectors > blk->cfg.max_discard_sectors ||
 		    !range_ok(blk, seg[i].sector, seg[i].num_sectors))
 			return VIRTIO_BLK_S_IOERR;
 	}
-	for (unsigned i = 0; i < nseg && rc == 0; i++) {
-		uint64_t off = seg[i].sector << SECTOR_SHIFT;
-		uint64_t len = (uint64_t)seg[i].num_sectors << SECTOR_SHIFT;
-		bool unmap = seg[i].flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
-
-		if (!len)
-			continue;
-		if (discard)
-			rc = blk->eng->ops->discard(bq->eq, off, len);
-		else
-			rc = blk->eng->ops->write_zeroes(bq->eq, off, len, unmap);
-	}
-	req_done(bq, req, rc ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, 1);
+	for (unsigned i = 0; i < nseg; i++)
+		ranges[i] = (struct blk_engine_range){
+			.off = seg[i].sector << SECTOR_SHIFT,
+			.len = (uint64_t)seg[i].num_sectors << SECTOR_SHIFT,
+			.unmap = seg[i].flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
+		};
+	req->data_len = 0;
+	rc = blk->eng->ops->dwz(bq->eq, discard, ranges, nseg, req);
+	submitted(bq, req, rc);
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -317,6 +316,9 @@ static uint8_t start_req(struct vio_blk *blk, struct blk_queue *bq, unsigned q,
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
+		if (!(bq->features & VIO_BIT(hdr.type == VIRTIO_BLK_T_DISCARD ? VIRTIO_BLK_F_DISCARD :
+					      VIRTIO_BLK_F_WRITE_ZEROES)))
+			return VIRTIO_BLK_S_UNSUPP;
 		if (in_data)
 			return VIRTIO_BLK_S_IOERR;
 		return do_dwz(blk, bq, req, hdr.type, c->iov, c->nout, out_data);
@@ -334,7 +336,7 @@ static void handle_chain(struct vio_blk *blk, struct blk_queue *bq, unsigned q,
 	req->status = NULL;
 	if (c->status || c->nin == 0) {
 		/* Iovecs cut short (the status descriptor among those lost), or none writable. */
-		blk_log_once(bq, q, c->status ? "request with too many segments"
+		blk_log_once(bq, c->status ? "request with too many segments"
 					      : "request without a status byte");
 		req_done(bq, req, 0, 0);
 		return;
@@ -425,6 +427,7 @@ static int blk_queue_start(void *dev, unsigned q, const struct vio_vq_ctx *ctx, 
 		bq->free_stack[i] = (uint16_t)(depth - 1 - i);
 	bq->nfree = depth;
 	bq->ctx = *ctx;
+	bq->features = features;
 	bq->started = true;
 	return 0;
 }
@@ -480,6 +483,13 @@ static int blk_queue_wait_fd(void *dev, unsigned q)
 	return blk->eng->ops->wait_fd(blk->queues[q].eq);
 }
 
+static bool blk_queue_full(void *dev, unsigned q)
+{
+	struct vio_blk *blk = dev;
+
+	return q < blk->nqueues && blk->queues[q].started && blk->queues[q].nfree == 0;
+}
+
 static void blk_queue_stop(void *dev, unsigned q)
 {
 	struct vio_blk *blk = dev;
@@ -519,6 +529,7 @@ static const struct vio_vdev_ops blk_vdev_ops = {
 	.queue_start = blk_queue_start,
 	.queue_poll = blk_queue_poll,
 	.queue_wait_fd = blk_queue_wait_fd,
+	.queue_full = blk_queue_full,
 	.queue_stop = blk_queue_stop,
 };
 
@@ -548,10 +559,11 @@ static void fill_config(struct vio_blk *blk)
 	cfg->topology.physical_block_exp = (uint8_t)log2u(e->pbs / e->lbs);
 	cfg->topology.min_io_size = 1;
 	cfg->num_queues = (uint16_t)blk->nqueues;
-	cfg->max_discard_sectors = VIO_BLK_MAX_DWZ_SECTORS;
+	cfg->max_discard_sectors = e->max_dwz_sectors && e->max_dwz_sectors < VIO_BLK_MAX_DWZ_SECTORS ?
+				   e->max_dwz_sectors : VIO_BLK_MAX_DWZ_SECTORS;
 	cfg->max_discard_seg = VIO_BLK_MAX_DWZ_SEG;
 	cfg->discard_sector_alignment = e->lbs / VIRTIO_BLK_SECTOR_SIZE;
-	cfg->max_write_zeroes_sectors = VIO_BLK_MAX_DWZ_SECTORS;
+	cfg->max_write_zeroes_sectors = cfg->max_discard_sectors;
 	cfg->max_write_zeroes_seg = VIO_BLK_MAX_DWZ_SEG;
 	cfg->write_zeroes_may_unmap = e->zeroes_may_unmap;
 }

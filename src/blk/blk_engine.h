@@ -20,8 +20,17 @@ struct blk_engine_queue;
 
 struct blk_engine_cpl {
 	void *tag;  /* what was given to submit */
-	int result; /* negative errno, or bytes moved (rw: the device compares), 0 (flush) */
+	int result; /* negative errno, or bytes moved (rw: the device compares), 0 (flush, dwz) */
 };
+
+/* One discard or write-zeroes range, already checked against the size. */
+struct blk_engine_range {
+	uint64_t off, len;
+	bool unmap; /* write-zeroes: the range may be deallocated (reads back zeroes) */
+};
+
+/* Ranges one dwz call takes at most (the device's segment limit). */
+#define BLK_ENGINE_MAX_RANGES 16
 
 struct blk_engine_ops {
 	const char *name;
@@ -39,8 +48,14 @@ struct blk_engine_ops {
 	int (*rw)(struct blk_engine_queue *q, bool write, const struct iovec *iov, unsigned niov,
 		  uint64_t off, void *tag);
 	int (*flush)(struct blk_engine_queue *q, void *tag);
-	int (*discard)(struct blk_engine_queue *q, uint64_t off, uint64_t len);
-	int (*write_zeroes)(struct blk_engine_queue *q, uint64_t off, uint64_t len, bool unmap);
+	/*
+	 * Discard (a hint: a store that cannot deallocate succeeds) or write
+	 * zeroes over ranges[0, n), n <= BLK_ENGINE_MAX_RANGES (copied). Like
+	 * rw: queued (result 0 when every range is done) or final now. Never
+	 * runs long on the caller's thread.
+	 */
+	int (*dwz)(struct blk_engine_queue *q, bool discard, const struct blk_engine_range *ranges,
+		   unsigned n, void *tag);
 	/* Hand what was queued since the last call to the kernel (once per burst). */
 	void (*commit)(struct blk_engine_queue *q);
 	/* Up to n completions; wait: block until at least one is there. Count or -errno. */
@@ -62,6 +77,7 @@ struct blk_engine {
 	uint32_t dio_mem_align; /* 0, or O_DIRECT buffer alignment */
 	uint32_t dio_off_align; /* 0, or O_DIRECT offset/length alignment */
 	bool zeroes_may_unmap;
+	uint32_t max_dwz_sectors; /* per discard / write-zeroes range; 0: the device's limit */
 };
 
 int blk_engine_ram_open(uint64_t size, struct blk_engine **out);

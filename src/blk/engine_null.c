@@ -33,12 +33,8 @@ static int null_flush(struct blk_engine_queue *q, void *tag)
 	return 0;
 }
 
-static int null_discard(struct blk_engine_queue *q, uint64_t off, uint64_t len)
-{
-	return 0;
-}
-
-static int null_write_zeroes(struct blk_engine_queue *q, uint64_t off, uint64_t len, bool unmap)
+static int null_dwz(struct blk_engine_queue *q, bool discard, const struct blk_engine_range *r,
+		    unsigned n, void *tag)
 {
 	return 0;
 }
@@ -71,8 +67,7 @@ static const struct blk_engine_ops null_ops = {
 	.queue_open = null_queue_open,
 	.rw = null_rw,
 	.flush = null_flush,
-	.discard = null_discard,
-	.write_zeroes = null_write_zeroes,
+	.dwz = null_dwz,
 	.commit = null_commit,
 	.reap = null_reap,
 	.wait_fd = null_wait_fd,

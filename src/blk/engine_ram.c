@@ -12,6 +12,9 @@
 
 #include "blk_engine.h"
 
+/* Bytes one discard or write-zeroes range may cover (work done inline, see ram_dwz). */
+#define RAM_DWZ_MAX (16u << 20)
+
 struct ram_engine {
 	struct blk_engine e;
 	uint8_t *base;
@@ -73,18 +76,18 @@ static void ram_unmap(struct ram_engine *re, uint64_t off, uint64_t len, bool ze
 	}
 }
 
-static int ram_discard(struct blk_engine_queue *q, uint64_t off, uint64_t len)
+/*
+ * Done within the submit call: the device caps a range at RAM_DWZ_MAX
+ * bytes, so a request costs at most a few milliseconds of its thread.
+ * Write-zeroes gives whole pages back too: a page of anonymous memory the
+ * kernel takes back reads as zeroes, which is what "not unmapped" promises
+ * for a RAM disk (the page comes back on the next write).
+ */
+static int ram_dwz(struct blk_engine_queue *q, bool discard, const struct blk_engine_range *r,
+		   unsigned n, void *tag)
 {
-	ram_unmap(ram_of(q), off, len, false);
-	return 0;
-}
-
-static int ram_write_zeroes(struct blk_engine_queue *q, uint64_t off, uint64_t len, bool unmap)
-{
-	if (unmap)
-		ram_unmap(ram_of(q), off, len, true);
-	else
-		memset(ram_of(q)->base + off, 0, len);
+	for (unsigned i = 0; i < n; i++)
+		ram_unmap(ram_of(q), r[i].off, r[i].len, !discard);
 	return 0;
 }
 
@@ -119,8 +122,7 @@ static const struct blk_engine_ops ram_ops = {
 	.queue_open = ram_queue_open,
 	.rw = ram_rw,
 	.flush = ram_flush,
-	.discard = ram_discard,
-	.write_zeroes = ram_write_zeroes,
+	.dwz = ram_dwz,
 	.commit = ram_commit,
 	.reap = ram_reap,
 	.wait_fd = ram_wait_fd,
@@ -149,7 +151,7 @@ int blk_engine_ram_open(uint64_t size, struct blk_engine **out)
 	re->base = p;
 	re->page = (size_t)sysconf(_SC_PAGESIZE);
 	re->e = (struct blk_engine){ .ops = &ram_ops, .size = size, .lbs = 512, .pbs = 512,
-				     .zeroes_may_unmap = true };
+				     .zeroes_may_unmap = true, .max_dwz_sectors = RAM_DWZ_MAX >> 9 };
 	*out = &re->e;
 	return 0;
 }

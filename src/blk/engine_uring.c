@@ -2,9 +2,11 @@
 /*
  * io_uring engine: a raw image file or a block device, buffered or O_DIRECT.
  * One ring per queue (owned by that queue's thread), completions signalled
- * on an eventfd. Reads, writes and flushes go through the ring; discard and
- * write-zeroes are synchronous fallocate/ioctl calls. Never checks request
- * bounds itself (the device did) and never blocks except in reap(wait).
+ * on an eventfd. Everything goes through the ring: reads, writes, flushes,
+ * and discard / write-zeroes as fallocate, one range after the other, with
+ * zero-buffer writes where the store cannot zero in place. Never checks
+ * request bounds itself (the device did) and never blocks except in
+ * reap(wait).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,13 +23,30 @@
 #include "core/log.h"
 
 #define URING_MAX_DEPTH 256
-#define ZERO_BUF_LEN (64u * 1024)
+/* Write-zeroes by writing: chunks of this many bytes of one shared zero buffer. */
+#define ZERO_BUF_LEN (1u << 20)
+/* Internal operations carry this bit in their user_data (tags are aligned pointers). */
+#define OP_BIT 1u
+
+#ifndef FALLOC_FL_NO_HIDE_STALE
+#define FALLOC_FL_NO_HIDE_STALE 0x04 /* block devices: a real discard (linux/falloc.h) */
+#endif
 
 struct uring_engine {
 	struct blk_engine e;
 	int fd;
 	bool blockdev;
-	void *zero_buf; /* aligned zeroes for the write-zeroes fallback */
+	void *zero_buf; /* aligned zeroes for the write-zeroes fallback, made on first need */
+};
+
+/* A discard or write-zeroes request in flight: its ranges, done one after the other. */
+struct dwz_op {
+	void *tag;     /* the request's; NULL while the op is free */
+	bool discard;
+	bool writing;  /* the current range is being zeroed by writes */
+	unsigned n, i; /* ranges, the current one */
+	uint64_t done; /* bytes of it written so far (writing) */
+	struct blk_engine_range r[BLK_ENGINE_MAX_RANGES];
 };
 
 struct uring_queue {
@@ -35,6 +54,8 @@ struct uring_queue {
 	struct io_uring ring;
 	int efd;
 	bool submit_err_logged;
+	unsigned nops;
+	struct dwz_op *ops; /* one per request the queue may hold */
 };
 
 static struct uring_queue *uq_of(struct blk_engine_queue *q)
@@ -55,6 +76,12 @@ static int uring_queue_open(struct blk_engine *e, unsigned depth, struct blk_eng
 	if (depth == 0)
 		depth = 1;
 	uq->ue = (struct uring_engine *)e;
+	uq->ops = calloc(depth, sizeof(*uq->ops));
+	if (!uq->ops) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	uq->nops = depth;
 	rc = io_uring_queue_init(depth, &uq->ring, 0);
 	if (rc < 0)
 		goto err_free;
@@ -74,6 +101,7 @@ err_efd:
 err_ring:
 	io_uring_queue_exit(&uq->ring);
 err_free:
+	free(uq->ops);
 	free(uq);
 	return rc;
 }
@@ -116,68 +144,122 @@ static int uring_flush(struct blk_engine_queue *q, void *tag)
 	return BLK_ENGINE_QUEUED;
 }
 
-static int range_ioctl(int fd, unsigned long req, uint64_t off, uint64_t len)
+/* The zero buffer the write fallback reads from, made once per device. */
+static const void *zero_buf(struct uring_engine *ue)
 {
-	uint64_t range[2] = { off, len };
-
-	return ioctl(fd, req, range) ? -errno : 0;
+	if (!ue->zero_buf) {
+		ue->zero_buf = aligned_alloc(4096, ZERO_BUF_LEN);
+		if (ue->zero_buf)
+			memset(ue->zero_buf, 0, ZERO_BUF_LEN);
+	}
+	return ue->zero_buf;
 }
 
-static int fallocate_errno(int fd, int mode, uint64_t off, uint64_t len)
+/* Queue the next step of op: fallocate its current range, or write the next chunk of zeroes. */
+static int dwz_submit(struct uring_queue *uq, struct dwz_op *op)
 {
-	return fallocate(fd, mode, (off_t)off, (off_t)len) ? -errno : 0;
-}
+	struct uring_engine *ue = uq->ue;
+	const struct blk_engine_range *r = &op->r[op->i];
+	struct io_uring_sqe *sqe = get_sqe(uq);
+	int mode;
 
-static int uring_discard(struct blk_engine_queue *q, uint64_t off, uint64_t len)
-{
-	struct uring_engine *ue = uq_of(q)->ue;
-	int rc;
+	if (!sqe)
+		return -EBUSY;
+	if (op->writing) {
+		uint64_t left = r->len - op->done;
+		const void *z = zero_buf(ue);
 
-	if (ue->blockdev)
-		rc = range_ioctl(ue->fd, BLKDISCARD, off, len);
-	else
-		rc = fallocate_errno(ue->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
-	/* Discard is a hint: a store that cannot deallocate has still done its job. */
-	if (rc == -EOPNOTSUPP || rc == -ENOTTY)
-		rc = 0;
-	return rc;
-}
-
-static int write_zero_bufs(struct uring_engine *ue, uint64_t off, uint64_t len)
-{
-	while (len) {
-		size_t chunk = len < ZERO_BUF_LEN ? (size_t)len : ZERO_BUF_LEN;
-		ssize_t n = pwrite(ue->fd, ue->zero_buf, chunk, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		if (!z) {
+			io_uring_prep_nop(sqe);
+			io_uring_sqe_set_data(sqe, NULL);
+			return -ENOMEM;
 		}
-		if (n == 0)
-			return -EIO;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
+		io_uring_prep_write(sqe, ue->fd, z, left < ZERO_BUF_LEN ? (unsigned)left : ZERO_BUF_LEN,
+				    r->off + op->done);
+	} else {
+		if (op->discard)
+			/* A file: deallocate. A block device: discard (NO_HIDE_STALE). */
+			mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE |
+			       (ue->blockdev ? FALLOC_FL_NO_HIDE_STALE : 0);
+		else
+			/* A punched hole reads back as zeroes, which is what unmap allows. */
+			mode = (r->unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
+			       FALLOC_FL_KEEP_SIZE;
+		io_uring_prep_fallocate(sqe, ue->fd, mode, (off_t)r->off, (off_t)r->len);
+	}
+	io_uring_sqe_set_data(sqe, (void *)((uintptr_t)op | OP_BIT));
+	return 0;
+}
+
+static bool unsupported(int res)
+{
+	return res == -EOPNOTSUPP || res == -ENOTTY || res == -EINVAL;
+}
+
+/*
+ * One step of op completed with res. Returns 1 when op is finished (its
+ * result in *result), 0 when its next step is queued.
+ */
+static int dwz_step(struct uring_queue *uq, struct dwz_op *op, int res, int *result)
+{
+	if (op->writing) {
+		if (res <= 0) {
+			*result = res ? res : -EIO;
+			return 1;
+		}
+		op->done += (uint64_t)res;
+		if (op->done < op->r[op->i].len)
+			goto next_step;
+	} else if (res < 0) {
+		if (!unsupported(res)) {
+			*result = res;
+			return 1;
+		}
+		/* Discard is a hint; zeroes the store cannot make in place are written. */
+		if (!op->discard) {
+			op->writing = true;
+			op->done = 0;
+			goto next_step;
+		}
+	}
+	if (++op->i == op->n) {
+		*result = 0;
+		return 1;
+	}
+	op->writing = false;
+next_step:
+	res = dwz_submit(uq, op);
+	if (res) {
+		*result = res;
+		return 1;
 	}
 	return 0;
 }
 
-static int uring_write_zeroes(struct blk_engine_queue *q, uint64_t off, uint64_t len, bool unmap)
+static int uring_dwz(struct blk_engine_queue *q, bool discard, const struct blk_engine_range *r,
+		     unsigned n, void *tag)
 {
-	struct uring_engine *ue = uq_of(q)->ue;
+	struct uring_queue *uq = uq_of(q);
+	struct dwz_op *op = NULL;
 	int rc;
 
-	if (ue->blockdev) {
-		rc = range_ioctl(ue->fd, BLKZEROOUT, off, len);
-	} else {
-		/* A punched hole in a file reads back as zeroes, which is what unmap allows. */
-		int mode = unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE;
-
-		rc = fallocate_errno(ue->fd, mode | FALLOC_FL_KEEP_SIZE, off, len);
+	if (n == 0)
+		return 0;
+	if (n > BLK_ENGINE_MAX_RANGES)
+		return -EINVAL;
+	for (unsigned i = 0; i < uq->nops && !op; i++)
+		if (!uq->ops[i].tag)
+			op = &uq->ops[i];
+	if (!op)
+		return -EBUSY; /* more in flight than the queue's depth: cannot happen */
+	*op = (struct dwz_op){ .tag = tag, .discard = discard, .n = n };
+	memcpy(op->r, r, n * sizeof(*r));
+	rc = dwz_submit(uq, op);
+	if (rc) {
+		op->tag = NULL;
+		return rc;
 	}
-	if (rc == -EOPNOTSUPP || rc == -ENOTTY || rc == -EINVAL)
-		rc = write_zero_bufs(ue, off, len);
-	return rc;
+	return BLK_ENGINE_QUEUED;
 }
 
 static void uring_commit(struct blk_engine_queue *q)
@@ -200,7 +282,7 @@ static int uring_reap(struct blk_engine_queue *q, struct blk_engine_cpl *out, un
 {
 	struct uring_queue *uq = uq_of(q);
 	struct io_uring_cqe *cqe;
-	unsigned head, got = 0;
+	unsigned head, seen = 0, got = 0;
 
 	if (wait) {
 		int rc = io_uring_submit_and_wait(&uq->ring, 1);
@@ -212,13 +294,30 @@ static int uring_reap(struct blk_engine_queue *q, struct blk_engine_cpl *out, un
 			return rc;
 	}
 	io_uring_for_each_cqe(&uq->ring, head, cqe) {
+		uintptr_t data = (uintptr_t)io_uring_cqe_get_data(cqe);
+		struct dwz_op *op = (struct dwz_op *)(data & ~(uintptr_t)OP_BIT);
+		int result;
+
 		if (got == n)
 			break;
-		out[got].tag = io_uring_cqe_get_data(cqe);
-		out[got].result = cqe->res;
-		got++;
+		seen++;
+		if (!data)
+			continue; /* a placeholder SQE */
+		if (!(data & OP_BIT)) {
+			out[got].tag = (void *)data;
+			out[got++].result = cqe->res;
+			continue;
+		}
+		if (!dwz_step(uq, op, cqe->res, &result))
+			continue;
+		out[got].tag = op->tag;
+		out[got++].result = result;
+		op->tag = NULL;
 	}
-	io_uring_cq_advance(&uq->ring, got);
+	io_uring_cq_advance(&uq->ring, seen);
+	/* Steps queued above go to the kernel now, not at the next burst. */
+	if (io_uring_sq_ready(&uq->ring))
+		uring_commit(q);
 	return (int)got;
 }
 
@@ -234,6 +333,7 @@ static void uring_queue_close(struct blk_engine_queue *q)
 	io_uring_unregister_eventfd(&uq->ring);
 	io_uring_queue_exit(&uq->ring);
 	close(uq->efd);
+	free(uq->ops);
 	free(uq);
 }
 
@@ -251,8 +351,7 @@ static const struct blk_engine_ops uring_ops = {
 	.queue_open = uring_queue_open,
 	.rw = uring_rw,
 	.flush = uring_flush,
-	.discard = uring_discard,
-	.write_zeroes = uring_write_zeroes,
+	.dwz = uring_dwz,
 	.commit = uring_commit,
 	.reap = uring_reap,
 	.wait_fd = uring_wait_fd,
@@ -344,12 +443,6 @@ int blk_engine_uring_open(const char *path, bool readonly, bool direct, struct b
 		rc = -EINVAL;
 		goto err_close;
 	}
-	ue->zero_buf = aligned_alloc(4096, ZERO_BUF_LEN);
-	if (!ue->zero_buf) {
-		rc = -ENOMEM;
-		goto err_close;
-	}
-	memset(ue->zero_buf, 0, ZERO_BUF_LEN);
 	ue->e.ops = &uring_ops;
 	*out = &ue->e;
 	return 0;

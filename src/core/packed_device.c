@@ -4,7 +4,7 @@
  * ring, the chain walker, used descriptors and the notification decisions.
  * Owns the device fields of struct vio_virtq_packed. Never trusts a value
  * read from the ring, never allocates, never follows a chain outside
- * walk_chain_packed.
+ * walk_packed.
  */
 #include <string.h>
 
@@ -146,30 +146,30 @@ static enum vio_virtq_fault indirect_packed(const struct vio_virtq *vq, struct w
 
 /*
  * THE chain walker: the only code that follows a packed chain or opens an
- * indirect table. The caller has seen the head slot available and read its
- * flags with acquire (head_flags). Returns VIO_VQ_OK with the chain filled
- * and consumed, or why the chain is malformed: then nothing was consumed
- * and the caller raises the fault.
+ * indirect table. It walks ring[] (the queue's descriptor ring, or a copy
+ * of a chain's slots for a restarted queue: ring_size entries) from *slotp
+ * (wrap counter *wrapp); the caller has seen the head available and read
+ * its flags with acquire (head_flags). Returns VIO_VQ_OK with the chain
+ * filled and *slotp / *wrapp past it, or why the chain is malformed: then
+ * nothing was consumed and the caller raises the fault.
  */
-static __attribute__((noinline)) enum vio_virtq_fault walk_chain_packed(struct vio_virtq *vq,
-								       const struct vio_mem *mem,
-								       uint16_t head_flags,
-								       struct vio_chain *c)
+static __attribute__((noinline)) enum vio_virtq_fault
+walk_packed(const struct vio_virtq *vq, const struct vio_mem *mem, const struct pvirtq_desc *ring,
+	    uint16_t ring_size, uint16_t *slotp, bool *wrapp, uint16_t head_flags,
+	    struct vio_chain *c)
 {
-	struct vio_virtq_packed *p = &vq->l.packed;
 	struct walk_packed w = { .mem = mem, .c = c };
-	const uint16_t size = vq->size;
-	uint16_t slot = p->last_avail_idx;
-	bool wrap = p->avail_wrap;
+	uint16_t slot = *slotp;
+	bool wrap = *wrapp;
 	uint32_t ndesc = 0;
 	enum vio_virtq_fault f;
 	struct pvirtq_desc d;
 
 	/* Ordered after the head flags by the caller's acquire load of them. */
 	d.flags = head_flags;
-	d.addr = VQ_LOAD(&p->desc[slot].addr);
-	d.len = VQ_LOAD(&p->desc[slot].len);
-	d.id = VQ_LOAD(&p->desc[slot].id);
+	d.addr = VQ_LOAD(&ring[slot].addr);
+	d.len = VQ_LOAD(&ring[slot].len);
+	d.id = VQ_LOAD(&ring[slot].id);
 	vio_chain_reset(c);
 	for (;;) {
 		ndesc++;
@@ -185,25 +185,72 @@ static __attribute__((noinline)) enum vio_virtq_fault walk_chain_packed(struct v
 		}
 		if (f)
 			return f;
-		advance_packed(&slot, &wrap, 1, size);
+		advance_packed(&slot, &wrap, 1, ring_size);
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
 			break;
-		if (ndesc >= size)
+		if (ndesc >= ring_size)
 			return VIO_VQ_CHAIN_TOO_LONG;
 		/* Ordered by the head's acquire: written before the head was published. */
-		d.flags = VQ_LOAD(&p->desc[slot].flags);
-		d.addr = VQ_LOAD(&p->desc[slot].addr);
-		d.len = VQ_LOAD(&p->desc[slot].len);
-		d.id = VQ_LOAD(&p->desc[slot].id);
+		d.flags = VQ_LOAD(&ring[slot].flags);
+		d.addr = VQ_LOAD(&ring[slot].addr);
+		d.len = VQ_LOAD(&ring[slot].len);
+		d.id = VQ_LOAD(&ring[slot].id);
 	}
 	/* The buffer id travels in the chain's last descriptor. */
-	if (d.id >= size)
+	if (d.id >= vq->size)
 		return VIO_VQ_BAD_HEAD;
 	c->id = d.id;
 	c->ndesc = (uint16_t)ndesc;
-	p->last_avail_idx = slot;
-	p->avail_wrap = wrap;
+	*slotp = slot;
+	*wrapp = wrap;
 	return VIO_VQ_OK;
+}
+
+static enum vio_virtq_fault walk_chain_packed(struct vio_virtq *vq, const struct vio_mem *mem,
+					      uint16_t head_flags, struct vio_chain *c)
+{
+	struct vio_virtq_packed *p = &vq->l.packed;
+
+	return walk_packed(vq, mem, p->desc, vq->size, &p->last_avail_idx, &p->avail_wrap,
+			   head_flags, c);
+}
+
+/*
+ * A chain a previous device left in flight, from the copies of its slots,
+ * through the same walker. It must take exactly the slots it had, or the
+ * used descriptors pushed for it would not line up with the ring.
+ */
+enum vio_virtq_fault vio_virtq_repop_packed(struct vio_virtq *vq, const struct vio_mem *mem,
+					    unsigned i, struct vio_chain *c)
+{
+	const struct pvirtq_desc *descs = vq->redo.descs + vq->redo.start[i];
+	uint16_t n = vq->redo.ndesc[i], slot = 0;
+	bool wrap = true;
+	enum vio_virtq_fault f = walk_packed(vq, mem, descs, n, &slot, &wrap, descs[0].flags, c);
+
+	if (f == VIO_VQ_OK && c->ndesc != n)
+		return VIO_VQ_BAD_INFLIGHT;
+	return f;
+}
+
+void vio_virtq_read_slots_packed(const struct vio_virtq *vq, uint16_t slot, uint16_t n,
+				 struct pvirtq_desc *out)
+{
+	const struct pvirtq_desc *ring = vq->l.packed.desc;
+
+	for (uint16_t i = 0; i < n; i++) {
+		out[i].addr = VQ_LOAD(&ring[slot].addr);
+		out[i].len = VQ_LOAD(&ring[slot].len);
+		out[i].id = VQ_LOAD(&ring[slot].id);
+		out[i].flags = VQ_LOAD(&ring[slot].flags);
+		if (++slot == vq->size)
+			slot = 0;
+	}
+}
+
+bool vio_virtq_slot_avail_packed(const struct vio_virtq *vq, uint16_t slot, bool wrap)
+{
+	return slot < vq->size && is_avail_packed(VQ_LOAD_ACQ(&vq->l.packed.desc[slot].flags), wrap);
 }
 
 /* Slots a used element skips: what pop reported; a caller's 0 or oversize counts as 1. */

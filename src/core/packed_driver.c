@@ -388,3 +388,13 @@ bool vio_virtq_driver_enable_cb_after_packed(struct vio_virtq *vq, uint16_t afte
 		after = vq->size;
 	return enable_cb_at_packed(vq, after ? after - 1 : 0);
 }
+
+void vio_virtq_driver_resume_pos_packed(const struct vio_virtq *vq, struct vio_virtq_pos *pos)
+{
+	const struct vio_virtq_packed *p = &vq->l.packed;
+
+	*pos = (struct vio_virtq_pos){
+		.avail_idx = p->last_used, .avail_wrap = p->used_wrap_drv,
+		.used_idx = p->last_used, .used_wrap = p->used_wrap_drv,
+	};
+}

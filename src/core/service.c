@@ -93,6 +93,9 @@ int vio_queue_service_run(struct vio_queue_service *s, unsigned budget, unsigned
 			r = vio_virtq_is_broken(s->vq) ? -EIO : VIO_SERVICE_IDLE;
 			break;
 		}
+		/* Requests wait in the ring but every slot is taken: completions wake us. */
+		if (s->vdev.ops->queue_full && s->vdev.ops->queue_full(s->vdev.dev, s->q))
+			break;
 	}
 	if (handled)
 		*handled = done;

@@ -167,6 +167,13 @@ static enum vio_virtq_fault walk_chain_split(const struct vio_virtq *vq, const s
 	return VIO_VQ_OK;
 }
 
+/* A chain a previous device left in flight, by head index, through the same walker. */
+enum vio_virtq_fault vio_virtq_repop_split(struct vio_virtq *vq, const struct vio_mem *mem,
+					   unsigned i, struct vio_chain *c)
+{
+	return walk_chain_split(vq, mem, vq->redo.head[i], c);
+}
+
 /* Pop chains[k, n) with the walker; n entries are known available. */
 static __attribute__((noinline)) int pop_walk_split(struct vio_virtq *vq, const struct vio_mem *mem,
 						    struct vio_chain *chains, unsigned k, unsigned n)

@@ -337,3 +337,10 @@ bool vio_virtq_driver_enable_cb_after_split(struct vio_virtq *vq, uint16_t after
 		return vio_virtq_driver_enable_cb_split(vq);
 	return arm_cb_split(vq, (uint16_t)(vq->l.split.last_used_idx + after - 1), after);
 }
+
+void vio_virtq_driver_resume_pos_split(const struct vio_virtq *vq, struct vio_virtq_pos *pos)
+{
+	uint16_t used = VQ_LOAD(&vq->l.split.used->idx);
+
+	*pos = (struct vio_virtq_pos){ .avail_idx = used, .used_idx = used };
+}

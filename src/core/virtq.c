@@ -206,10 +206,20 @@ int vio_virtq_driver_new(uint64_t features, uint16_t size, uint16_t indirect_max
 	return 0;
 }
 
+static void redo_free(struct vio_virtq_redo_list *l)
+{
+	free(l->head);
+	free(l->start);
+	free(l->ndesc);
+	free(l->descs);
+	memset(l, 0, sizeof(*l));
+}
+
 void vio_virtq_fini(struct vio_virtq *vq)
 {
 	free(vq->drv);
 	vq->drv = NULL;
+	redo_free(&vq->redo);
 }
 
 void vio_virtq_free(struct vio_virtq *vq)
@@ -248,6 +258,7 @@ const char *vio_virtq_fault_str(enum vio_virtq_fault why)
 	case VIO_VQ_LEN_OVERFLOW: return "chain length overflows 32 bits";
 	case VIO_VQ_BAD_USED: return "used buffer id not in flight";
 	case VIO_VQ_RINGS_GONE: return "rings no longer inside guest memory";
+	case VIO_VQ_BAD_INFLIGHT: return "record of chains in flight corrupt";
 	}
 	return "unknown";
 }
@@ -286,18 +297,120 @@ void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why)
 
 /* ---- device side ---- */
 
+/* ---- restart support (transports only; see virtq_internal.h) ---- */
+
+void vio_virtq_set_tracker(struct vio_virtq *vq, const struct vio_virtq_tracker *t, void *opaque)
+{
+	vq->tracker = t;
+	vq->tracker_opaque = opaque;
+}
+
+int vio_virtq_set_redo(struct vio_virtq *vq, const struct vio_virtq_redo *r, unsigned n)
+{
+	struct vio_virtq_redo_list l = { .n = n };
+	uint32_t total = 0;
+
+	if (vq->role != VIO_VQ_DEVICE || n > vq->size)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		if (vq->packed ? (r[i].ndesc == 0 || r[i].ndesc > vq->size || !r[i].descs)
+			       : r[i].head >= vq->size)
+			return -EINVAL;
+		total += r[i].ndesc;
+	}
+	if (n && !vq->packed) {
+		l.head = malloc(n * sizeof(*l.head));
+		if (!l.head)
+			return -ENOMEM;
+		for (unsigned i = 0; i < n; i++)
+			l.head[i] = r[i].head;
+	} else if (n) {
+		l.start = malloc(n * sizeof(*l.start));
+		l.ndesc = malloc(n * sizeof(*l.ndesc));
+		l.descs = malloc(total * sizeof(*l.descs));
+		if (!l.start || !l.ndesc || !l.descs) {
+			redo_free(&l);
+			return -ENOMEM;
+		}
+		total = 0;
+		for (unsigned i = 0; i < n; i++) {
+			l.start[i] = total;
+			l.ndesc[i] = r[i].ndesc;
+			memcpy(l.descs + total, r[i].descs, r[i].ndesc * sizeof(*l.descs));
+			total += r[i].ndesc;
+		}
+	}
+	redo_free(&vq->redo);
+	vq->redo = l;
+	return 0;
+}
+
+static inline bool redo_pending(const struct vio_virtq *vq)
+{
+	return vq->redo.next < vq->redo.n;
+}
+
+/*
+ * pop_burst with restart support: first the chains a previous device left
+ * in flight (already in the transport's record), then new ones, which the
+ * tracker records before anyone can see them.
+ */
+static __attribute__((noinline)) int pop_tracked(struct vio_virtq *vq, const struct vio_mem *mem,
+						 struct vio_chain *chains, unsigned n)
+{
+	struct vio_virtq_pos pos;
+	unsigned k = 0;
+	int got;
+
+	for (; k < n && redo_pending(vq); k++) {
+		enum vio_virtq_fault why =
+			DISPATCH(vq, vio_virtq_repop, vq, mem, vq->redo.next, &chains[k]);
+
+		if (why != VIO_VQ_OK) {
+			vio_virtq_set_fault(vq, why);
+			return k ? (int)k : -EIO;
+		}
+		vq->redo.next++;
+	}
+	if (!redo_pending(vq) && vq->redo.n)
+		redo_free(&vq->redo);
+	if (k == n)
+		return (int)k;
+	DISPATCH(vq, vio_virtq_get_pos, vq, &pos);
+	got = DISPATCH(vq, vio_virtq_pop_burst, vq, mem, chains + k, n - k);
+	if (got > 0 && vq->tracker &&
+	    !vq->tracker->popped(vq->tracker_opaque, chains + k, (unsigned)got, pos.avail_idx)) {
+		vio_virtq_set_fault(vq, VIO_VQ_BAD_INFLIGHT);
+		return -EIO;
+	}
+	if (got < 0)
+		return k ? (int)k : got;
+	return (int)k + got;
+}
+
 int vio_virtq_pop_burst(struct vio_virtq *vq, const struct vio_mem *mem, struct vio_chain *chains,
 			unsigned n)
 {
 	DEVICE_DOOR(vq, -EINVAL, -EIO);
+	if (__builtin_expect(vq->tracker != NULL || vq->redo.n, 0))
+		return pop_tracked(vq, mem, chains, n);
 	return DISPATCH(vq, vio_virtq_pop_burst, vq, mem, chains, n);
 }
 
 int vio_virtq_push_burst(struct vio_virtq *vq, const struct vio_used_elem *elems, unsigned n)
 {
+	const struct vio_virtq_tracker *t = vq->tracker;
+
 	DEVICE_DOOR(vq, -EINVAL, -EIO);
-	if (n)
-		DISPATCH(vq, vio_virtq_push_burst, vq, elems, n);
+	if (!n)
+		return 0;
+	if (__builtin_expect(t != NULL, 0) && !t->pushing(vq->tracker_opaque, elems, n)) {
+		vio_virtq_set_fault(vq, VIO_VQ_BAD_INFLIGHT);
+		return -EIO;
+	}
+	DISPATCH(vq, vio_virtq_push_burst, vq, elems, n);
+	if (__builtin_expect(t != NULL, 0) && !t->pushed(vq->tracker_opaque, elems, n))
+		vio_virtq_set_fault(vq, VIO_VQ_BAD_INFLIGHT);
 	return (int)n;
 }
 
@@ -317,16 +430,29 @@ int vio_virtq_device_disable_notify(struct vio_virtq *vq)
 bool vio_virtq_device_enable_notify(struct vio_virtq *vq)
 {
 	DEVICE_DOOR(vq, false, false);
+	/* Chains to pop again need no kick: nobody will send one for them. */
+	if (__builtin_expect(redo_pending(vq), 0))
+		return true;
 	return DISPATCH(vq, vio_virtq_device_enable_notify, vq);
 }
 
 bool vio_virtq_device_has_avail(struct vio_virtq *vq)
 {
 	DEVICE_DOOR(vq, false, false);
+	if (__builtin_expect(redo_pending(vq), 0))
+		return true;
 	return DISPATCH(vq, vio_virtq_device_has_avail, vq);
 }
 
 /* ---- driver side ---- */
+
+int vio_virtq_driver_resume_pos(const struct vio_virtq *vq, struct vio_virtq_pos *pos)
+{
+	if (vq->role != VIO_VQ_DRIVER)
+		return -EINVAL;
+	DISPATCH(vq, vio_virtq_driver_resume_pos, vq, pos);
+	return 0;
+}
 
 int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct iovec *iov,
 		  unsigned nout, unsigned nin, void *cookie)

@@ -75,6 +75,50 @@ struct vio_virtq_drv_state {
 
 enum vio_virtq_role { VIO_VQ_DEVICE, VIO_VQ_DRIVER };
 
+/*
+ * Restart support, device side. A transport that keeps a record of the
+ * chains in flight outside the process (vhost-user's inflight region) sets
+ * a tracker: the queue calls it on its owner thread around every pop and
+ * push, so no device type has to know the record exists. Each call returns
+ * false when the record can no longer be kept (it is shared with the peer):
+ * the queue then faults with VIO_VQ_BAD_INFLIGHT.
+ *   popped:  chains[0, n) were just taken from the ring, in ring order;
+ *            packed: the first one starts at slot first_slot (read the
+ *            descriptors with vio_virtq_read_slots_packed now, before any
+ *            push can overwrite them).
+ *   pushing: elems[0, n) are about to be published used.
+ *   pushed:  they are published.
+ */
+struct vio_virtq_tracker {
+	bool (*popped)(void *opaque, const struct vio_chain *chains, unsigned n,
+		       uint16_t first_slot);
+	bool (*pushing)(void *opaque, const struct vio_used_elem *elems, unsigned n);
+	bool (*pushed)(void *opaque, const struct vio_used_elem *elems, unsigned n);
+};
+
+/*
+ * A chain a previous device took from the ring and never returned, to be
+ * popped again before anything new. Split: head is the head descriptor
+ * index (the descriptor table still holds the chain: the driver cannot
+ * reuse it before it is used). Packed: descs[0, ndesc) are copies of the
+ * ring slots the chain had (later used descriptors may have overwritten
+ * the ring), in order, the buffer id in the last one.
+ */
+struct vio_virtq_redo {
+	uint16_t head;
+	uint16_t ndesc;
+	const struct pvirtq_desc *descs;
+};
+
+/* The redo list a queue serves first, copied in by vio_virtq_set_redo. */
+struct vio_virtq_redo_list {
+	unsigned n, next;       /* chains queued, the next to serve */
+	uint16_t *head;         /* split: per chain */
+	uint32_t *start;        /* packed: per chain, first of its descriptors in descs */
+	uint16_t *ndesc;        /* packed: per chain */
+	struct pvirtq_desc *descs;
+};
+
 #define VIO_VIRTQ_NAME_MAX 64
 
 struct vio_virtq {
@@ -92,6 +136,11 @@ struct vio_virtq {
 	vio_virtq_fault_fn *on_fault;
 	void *fault_opaque;
 	char name[VIO_VIRTQ_NAME_MAX];
+
+	/* device side, restart support (both NULL / empty unless a transport set them) */
+	const struct vio_virtq_tracker *tracker;
+	void *tracker_opaque;
+	struct vio_virtq_redo_list redo;
 
 	/* driver side, both layouts */
 	uint16_t num_free;
@@ -120,7 +169,8 @@ void vio_virtq_fini(struct vio_virtq *vq);
 
 /*
  * Mark the queue broken (the first reason sticks): log it once by name and
- * tell the owner once. The layouts call it; nothing else does.
+ * tell the owner once. The layouts, vio_virtq_remap and the tracker doors
+ * in virtq.c call it; nothing else does.
  */
 void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why);
 
@@ -214,9 +264,42 @@ static inline uint32_t vio_virtq_indirect_max(const struct vio_virtq *vq)
 					   unsigned n);                                           \
 	void vio_virtq_driver_disable_cb_##sfx(struct vio_virtq *vq);                            \
 	bool vio_virtq_driver_enable_cb_##sfx(struct vio_virtq *vq);                             \
-	bool vio_virtq_driver_enable_cb_after_##sfx(struct vio_virtq *vq, uint16_t after);
+	bool vio_virtq_driver_enable_cb_after_##sfx(struct vio_virtq *vq, uint16_t after);      \
+	void vio_virtq_driver_resume_pos_##sfx(const struct vio_virtq *vq, struct vio_virtq_pos *pos);
 
 VIO_LAYOUT_FNS(split)
 VIO_LAYOUT_FNS(packed)
+
+/* Pop one chain of the redo list through the layout's one walker. */
+enum vio_virtq_fault vio_virtq_repop_split(struct vio_virtq *vq, const struct vio_mem *mem,
+					   unsigned i, struct vio_chain *c);
+enum vio_virtq_fault vio_virtq_repop_packed(struct vio_virtq *vq, const struct vio_mem *mem,
+					    unsigned i, struct vio_chain *c);
+
+/*
+ * Restart support for transports (device side, control thread, queue not
+ * being polled):
+ * vio_virtq_set_tracker: set (or clear, t NULL) the tracker.
+ * vio_virtq_set_redo: the chains to pop again first (copied; replaces any
+ *   list not yet served). Split heads must be below the queue size; packed
+ *   chains need 1..size descriptors each. 0, -EINVAL, -ENOMEM.
+ * vio_virtq_read_slots_packed: copy n ring slots from slot on (wrapping),
+ *   each field read once; for a tracker's popped call.
+ * vio_virtq_slot_avail_packed: does slot hold an available descriptor for
+ *   wrap counter wrap? (a restarted transport asks whether a used write it
+ *   did not record was published).
+ */
+void vio_virtq_set_tracker(struct vio_virtq *vq, const struct vio_virtq_tracker *t, void *opaque);
+/*
+ * Driver side, for a front-end that reconnects to a restarted device: the
+ * position a device should resume from when it has nothing better (split:
+ * the used index the device published, as QEMU restores it; packed: the
+ * next used slot the driver would reap). 0, -EINVAL for a device queue.
+ */
+int vio_virtq_driver_resume_pos(const struct vio_virtq *vq, struct vio_virtq_pos *pos);
+int vio_virtq_set_redo(struct vio_virtq *vq, const struct vio_virtq_redo *r, unsigned n);
+void vio_virtq_read_slots_packed(const struct vio_virtq *vq, uint16_t slot, uint16_t n,
+				 struct pvirtq_desc *out);
+bool vio_virtq_slot_avail_packed(const struct vio_virtq *vq, uint16_t slot, bool wrap);
 
 #endif

@@ -41,7 +41,7 @@ struct poller_thread {
 	struct pq_slot queues[POLLER_MAX_QUEUES];
 	unsigned nqueues;
 	unsigned nkickless; /* queues without a kick fd: the front-end never kicks them */
-	unsigned load; /* queues assigned, read by the control thread under lock */
+	unsigned load; /* queues assigned: the control thread's own count, no lock needed */
 };
 
 struct vio_poller {
@@ -159,14 +159,25 @@ static unsigned poll_all(struct poller_thread *t)
 	return work;
 }
 
-/* Arm notifications on every queue; true if work slipped in meanwhile. */
+/* A queue with every in-flight slot taken waits for its completion fd, not for its ring. */
+static bool queue_full(const struct pq_slot *s)
+{
+	const struct vio_vdev_ops *ops = s->pq.vdev.ops;
+
+	return ops->queue_full && ops->queue_full(s->pq.vdev.dev, s->pq.q);
+}
+
+/* Arm notifications on every queue; true if work it can take slipped in meanwhile. */
 static bool arm_all(struct poller_thread *t)
 {
 	bool pending = false;
 
-	for (unsigned i = 0; i < t->nqueues; i++)
-		if (!t->queues[i].broken && vio_virtq_device_enable_notify(t->queues[i].pq.vq))
+	for (unsigned i = 0; i < t->nqueues; i++) {
+		struct pq_slot *s = &t->queues[i];
+
+		if (!s->broken && vio_virtq_device_enable_notify(s->pq.vq) && !queue_full(s))
 			pending = true;
+	}
 	return pending;
 }
 

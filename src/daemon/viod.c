@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "blk_check.h"
 #include "blk_spec.h"
 #include "dlog.h"
 #include "util/parse_num.h"
@@ -41,6 +42,8 @@ struct viod_opts {
 	unsigned ndev;
 	unsigned threads;
 	unsigned poll_us;
+	uint64_t max_guest_mem;
+	unsigned socket_mode;
 	enum vio_log_level log_level;
 };
 
@@ -53,7 +56,8 @@ static void usage(FILE *out)
 		"Usage: viod --blk SPEC [--blk SPEC ...] [options]\n"
 		"\n"
 		"Serve virtio-blk devices over vhost-user to QEMU, DPDK or any vhost-user\n"
-		"front-end. Runs until SIGINT or SIGTERM, then completes in-flight I/O and exits.\n"
+		"front-end. Runs until SIGINT, SIGTERM or SIGHUP, then completes in-flight I/O\n"
+		"and exits. Sockets are created mode 0600 (owner only); no root is needed.\n"
 		"\n"
 		"  --blk SPEC      a block device (repeatable), SPEC is one of\n"
 		"                    sock=PATH,file=PATH[,queues=N][,readonly][,direct][,serial=S]\n"
@@ -69,6 +73,9 @@ static void usage(FILE *out)
 		"  --threads N     data-plane threads polling the queues (default 1)\n"
 		"  --poll-us N     microseconds an idle thread keeps polling before it sleeps\n"
 		"                  on the queues' eventfds (default 50; 0: sleep at once)\n"
+		"  --max-guest-mem SIZE  guest memory one front-end may map (default 1T)\n"
+		"  --socket-mode MODE    permissions of the sockets viod listens on, octal\n"
+		"                  (default 0600: only viod's user may connect)\n"
 		"  -v, --verbose   log more (repeat for debug)\n"
 		"  -q, --quiet     log errors only\n"
 		"  -h, --help      this text\n"
@@ -87,13 +94,16 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 	static const struct option longopts[] = {
 		{"blk", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
 		{"poll-us", required_argument, NULL, 'p'}, {"verbose", no_argument, NULL, 'v'},
+		{"max-guest-mem", required_argument, NULL, 'm'},
+		{"socket-mode", required_argument, NULL, 's'},
 		{"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
 	};
 	char err[256];
 	int c;
 
-	*o = (struct viod_opts){.threads = 1, .poll_us = 50, .log_level = VIO_LOG_INFO};
+	*o = (struct viod_opts){.threads = 1, .poll_us = 50, .log_level = VIO_LOG_INFO,
+				.max_guest_mem = VIO_VHU_DEFAULT_MAX_MEM};
 	while ((c = getopt_long(argc, argv, "vqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -115,6 +125,24 @@ static int parse_args(int argc, char **argv, struct viod_opts *o)
 			if (parse_uint_arg("viod", "--poll-us", optarg, 0, 1000000, &o->poll_us))
 				return -EINVAL;
 			break;
+		case 'm':
+			if (parse_size_arg("viod", "--max-guest-mem", optarg, 1u << 20, 1ull << 46,
+					   &o->max_guest_mem))
+				return -EINVAL;
+			break;
+		case 's': {
+			char *end;
+			unsigned long mode = strtoul(optarg, &end, 8);
+
+			/* Permissions are octal by convention (chmod): the one non-decimal number. */
+			if (!*optarg || *end || mode == 0 || mode > 0777 || (mode & 0600) != 0600) {
+				fprintf(stderr, "viod: --socket-mode '%s': expected octal permissions "
+					"that keep the owner's read and write, like 0600 or 0660\n", optarg);
+				return -EINVAL;
+			}
+			o->socket_mode = (unsigned)mode;
+			break;
+		}
 		case 'v':
 			if (o->log_level < VIO_LOG_DEBUG)
 				o->log_level++;
@@ -194,25 +222,32 @@ static void describe(const struct served_blk *s, char *buf, size_t len)
 		 sp->readonly ? ", read-only" : "", sp->direct ? ", O_DIRECT" : "");
 }
 
-static int serve_blk(struct served_blk *s, struct vio_poller *poller)
+static int serve_blk(struct served_blk *s, struct vio_poller *poller, const struct viod_opts *o)
 {
 	const struct blk_spec *sp = &s->spec;
 	struct vio_blk_opts bo = {
+		.name = sp->sock,
 		.file = sp->file[0] ? sp->file : NULL, .ram_size = sp->ram_size,
 		.null_size = sp->null_size,
 		.queues = sp->queues, .readonly = sp->readonly, .direct = sp->direct,
 		.serial = sp->serial[0] ? sp->serial : NULL,
 	};
 	struct vio_vhu_backend_opts vo = {
-		.socket_path = sp->sock, .client = sp->client,
+		.socket_path = sp->sock, .client = sp->client, .max_mem_bytes = o->max_guest_mem,
+		.socket_mode = o->socket_mode,
 		.hooks = {.start_queue = hook_start_queue, .stop_queue = hook_stop_queue,
 			  .connection = hook_connection},
 		.hooks_opaque = s,
 	};
-	char what[4400];
+	char what[4400], err[4400];
 	int r;
 
 	s->poller = poller;
+	r = blk_spec_check(sp, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "viod: --blk %s: %s\n", sp->sock, err);
+		return r;
+	}
 	r = vio_blk_new(&bo, &s->blk);
 	if (r) {
 		if (bo.file)
@@ -317,6 +352,10 @@ int main(int argc, char **argv)
 	if (r)
 		return r > 0 ? 0 : 2;
 	vio_log_set(vio_log_stderr, "viod", o.log_level);
+	/* A front-end shrinking guest memory fails its device, not the process. */
+	r = vio_vhu_guard_sigbus();
+	if (r)
+		fprintf(stderr, "viod: cannot install the SIGBUS guard: %s\n", strerror(-r));
 	sfd = signal_fd();
 	if (sfd < 0) {
 		fprintf(stderr, "viod: signalfd: %s\n", strerror(-sfd));
@@ -330,7 +369,7 @@ int main(int argc, char **argv)
 	}
 	for (; served < o.ndev; served++) {
 		devs[served].spec = o.specs[served];
-		r = serve_blk(&devs[served], poller);
+		r = serve_blk(&devs[served], poller, &o);
 		if (r)
 			goto out;
 	}

@@ -83,15 +83,21 @@ int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 void format_size(uint64_t bytes, char *buf, size_t len)
 {
-	static const char *const names[] = { "bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	static const char *const names[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	unsigned i = 0;
-	double v = (double)bytes;
+	double v;
 
-	while (v >= 1024 && i + 1 < sizeof(names) / sizeof(names[0])) {
+	if (bytes < 1024) {
+		snprintf(buf, len, "%llu byte%s", (unsigned long long)bytes, bytes == 1 ? "" : "s");
+		return;
+	}
+	v = (double)bytes / 1024;
+	/* Move up while the value would print as 1024 or more at one decimal. */
+	while (v >= 1023.95 && i + 1 < sizeof(names) / sizeof(names[0])) {
 		v /= 1024;
 		i++;
 	}
-	if (i == 0 || v == (double)(uint64_t)v)
+	if (v == (double)(uint64_t)v)
 		snprintf(buf, len, "%llu %s", (unsigned long long)v, names[i]);
 	else
 		snprintf(buf, len, "%.1f %s", v, names[i]);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend_internal.h"
+#include "socket.h"
 
 /* Take fd i out of the message so the dispatcher does not close it. */
 static int take_fd(struct vio_vhu_msg *m, unsigned i)
@@ -80,7 +81,7 @@ static enum vhu_result h_reset_owner(struct vio_vhu_backend *b, struct vio_vhu_m
 
 static enum vhu_result h_get_protocol_features(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
-	uint64_t p = VHU_PROTOCOL_FEATURES;
+	uint64_t p = VHU_BACKEND_PROTOCOL_FEATURES;
 
 	if (!b->o.vdev.ops->get_config)
 		p &= ~VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG);
@@ -89,9 +90,9 @@ static enum vhu_result h_get_protocol_features(struct vio_vhu_backend *b, struct
 
 static enum vhu_result h_set_protocol_features(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
-	if (m->p.u64 & ~VHU_PROTOCOL_FEATURES) {
+	if (m->p.u64 & ~VHU_BACKEND_PROTOCOL_FEATURES) {
 		vio_warn(b->name, "protocol features 0x%llx not offered",
-			 (unsigned long long)(m->p.u64 & ~VHU_PROTOCOL_FEATURES));
+			 (unsigned long long)(m->p.u64 & ~VHU_BACKEND_PROTOCOL_FEATURES));
 		return VHU_ERROR;
 	}
 	b->protocol = m->p.u64;
@@ -105,7 +106,7 @@ static enum vhu_result h_get_queue_num(struct vio_vhu_backend *b, struct vio_vhu
 
 static enum vhu_result h_get_max_mem_slots(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
-	return reply_u64(m, VIO_VHU_MAX_MEM_SLOTS);
+	return reply_u64(m, b->o.max_regions);
 }
 
 static enum vhu_result h_set_mem_table(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
@@ -123,10 +124,11 @@ static enum vhu_result h_set_mem_table(struct vio_vhu_backend *b, struct vio_vhu
 		return VHU_ERROR;
 	}
 	/* Map the whole new table before touching the old one, so a failure changes nothing. */
-	for (; n < mt->nregions; n++) {
-		r = vhu_region_map(&mt->regions[n], m->fds[n], &regs[n]);
+	for (uint64_t budget = b->o.max_mem_bytes; n < mt->nregions; n++) {
+		r = vhu_region_map(b, &mt->regions[n], m->fds[n], budget, &regs[n]);
 		if (r)
 			break;
+		budget -= regs[n].map_len;
 	}
 	if (!r)
 		r = vhu_mem_check(regs, n);
@@ -146,11 +148,12 @@ static enum vhu_result h_add_mem_reg(struct vio_vhu_backend *b, struct vio_vhu_m
 	struct vhu_region reg;
 	int r;
 
-	if (b->nregions == VIO_VHU_MAX_MEM_SLOTS) {
-		vio_warn(b->name, "ADD_MEM_REG: all %u slots used", VIO_VHU_MAX_MEM_SLOTS);
+	if (b->nregions >= b->o.max_regions) {
+		vio_warn(b->name, "ADD_MEM_REG: all %u slots used", b->o.max_regions);
 		return VHU_ERROR;
 	}
-	r = vhu_region_map(&m->p.mem1.region, m->fds[0], &reg);
+	r = vhu_region_map(b, &m->p.mem1.region, m->fds[0], b->o.max_mem_bytes - b->mapped_bytes,
+			   &reg);
 	if (r) {
 		vio_warn(b->name, "ADD_MEM_REG: cannot map: %s", strerror(-r));
 		return VHU_ERROR;
@@ -188,7 +191,7 @@ static enum vhu_result h_set_vring_num(struct vio_vhu_backend *b, struct vio_vhu
 
 	if (!q)
 		return VHU_ERROR;
-	if (m->p.state.num == 0 || m->p.state.num > VIO_VIRTQ_MAX_SIZE) {
+	if (m->p.state.num == 0 || m->p.state.num > b->o.max_queue_size) {
 		vio_warn(b->name, "queue %u: size %u", q->index, m->p.state.num);
 		return VHU_ERROR;
 	}
@@ -221,7 +224,7 @@ static enum vhu_result h_set_vring_base(struct vio_vhu_backend *b, struct vio_vh
 		return VHU_ERROR;
 	vhu_queue_pause(b, q);
 	vhu_queue_invalidate(q);
-	q->base = m->p.state.num; /* range checked by vio_virtq_set_base at start */
+	q->base = m->p.state.num; /* range checked by vhu_base_decode at start */
 	q->base_set = true;
 	vhu_queue_try_start(b, q);
 	return VHU_OK;
@@ -262,8 +265,14 @@ static struct vhu_queue *vring_fd_target(struct vio_vhu_backend *b, struct vio_v
 		return NULL;
 	}
 	q = vhu_queue_at(b, (uint32_t)(v & VHOST_USER_VRING_IDX_MASK));
-	if (q)
-		*fd = nofd ? -1 : take_fd(m, 0);
+	if (!q)
+		return NULL;
+	if (!nofd && vio_vhu_take_eventfd(m->fds[0])) {
+		vio_warn(b->name, "%s: queue %u: the fd is not an eventfd", vio_vhu_req_name(m->request),
+			 q->index);
+		return NULL;
+	}
+	*fd = nofd ? -1 : take_fd(m, 0);
 	return q;
 }
 
@@ -360,7 +369,10 @@ static int apply_status(struct vio_vhu_backend *b, uint8_t want)
 	int r;
 
 	if (want == 0) {
+		/* A reset forgets the faults the driver caused: they are its to clear. */
 		vio_device_reset(&b->dev);
+		for (unsigned i = 0; i < b->max_queues; i++)
+			atomic_store(&b->q[i].faulted, false);
 		return 0;
 	}
 	if (want & VIRTIO_CONFIG_S_DRIVER_OK)
@@ -412,6 +424,11 @@ static enum vhu_result h_reset_device(struct vio_vhu_backend *b, struct vio_vhu_
 	/* Rings and device state go; the connection, its protocol features and memory stay. */
 	vhu_reset_device_state(b);
 	return VHU_OK;
+}
+
+static enum vhu_result h_set_backend_req_fd(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
+{
+	return vhu_h_set_backend_req_fd(b, m);
 }
 
 /* The dispatch table, generated from the one request list in msg.h. */

@@ -9,6 +9,7 @@
 #ifndef VIO_VHU_BACKEND_INTERNAL_H
 #define VIO_VHU_BACKEND_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +17,8 @@
 #include "core/device.h"
 #include "core/log.h"
 #include "core/mem_internal.h"
+#include "guard.h"
+#include "vio/virtio_spec.h"
 #include "msg.h"
 #include "vio/vhost_user.h"
 
@@ -27,6 +30,31 @@ struct vhu_region {
 	uint64_t uaddr;          /* the front-end's virtual address (ring addresses use it) */
 	void *map;               /* what mmap returned */
 	size_t map_len;
+	struct vhu_guard *guard; /* SIGBUS guard record while installed (file not sealed) */
+};
+
+/* backend_inflight.c: one queue's part of the inflight region and what we keep of it. */
+struct vhu_inflight_q {
+	void *region;          /* this queue's part of the map; NULL: not tracked */
+	struct vio_virtq *vq;  /* the ring being tracked */
+	bool packed;
+	uint16_t size;
+	uint64_t counter;      /* stamp for the next chain taken */
+	uint16_t batch_head;   /* split: head of the last used batch */
+	/* packed: a private mirror of what we wrote, so the data path never reads the region */
+	uint16_t free_head;
+	uint16_t *next;        /* per entry: free list or chain link */
+	uint16_t *last;        /* per head entry: its chain's last entry */
+	uint16_t *head_of;     /* per buffer id: its head entry */
+	struct pvirtq_desc *scratch; /* the slots of a chain being recorded */
+};
+
+/* The inflight region as SET_INFLIGHT_FD gave it (map NULL: none). */
+struct vhu_inflight {
+	void *map;
+	size_t map_len, stride;
+	uint16_t nqueues, qsize;
+	bool packed;
 };
 
 struct vhu_queue {
@@ -45,14 +73,21 @@ struct vhu_queue {
 	atomic_bool faulted;   /* set by the data-path thread, read by the control thread */
 	struct vio_virtq *vq;  /* the ring, while its indices are live (NULL otherwise) */
 	struct vio_vq_ctx ctx;
+	struct vhu_inflight_q iq; /* touched by the control thread only while paused */
 };
 
 struct vio_vhu_backend {
 	struct vio_vhu_backend_opts o;
 	char *path;
 	char name[VHU_NAME_MAX]; /* owner of every log line about this backend */
-	int listen_fd, conn_fd, timer_fd;
+	int listen_fd, conn_fd;
+	int chan_fd;             /* backend request channel (SET_BACKEND_REQ_FD), -1: none */
+	pthread_mutex_t chan_lock; /* one sender at a time on chan_fd (any thread) */
+	int timer_fd;            /* reconnect back-off (client) and message deadlines */
+	int ep_fd;               /* what the application waits on: listen or conn, and timer */
 	unsigned backoff_ms;
+	struct vio_vhu_rx rx;    /* the request being assembled */
+	uint64_t msg_deadline_ms; /* CLOCK_MONOTONIC ms by which rx must complete; 0: none */
 
 	struct vio_device dev;   /* status and feature acceptance (config lives in the vdev) */
 	uint64_t offered;        /* virtio features incl. VHOST_USER_F_PROTOCOL_FEATURES */
@@ -60,10 +95,17 @@ struct vio_vhu_backend {
 	uint64_t protocol;       /* agreed protocol features */
 	unsigned max_queues;
 	uint64_t unknown_logged; /* one warning per unknown request id (bit 63: ids >= 63) */
+	int reply_fd;            /* an fd the current request's reply carries, or -1 */
+	struct vhu_inflight inflight;
 
 	struct vio_mem mem;
 	struct vhu_region regions[VIO_VHU_MAX_MEM_SLOTS];
 	unsigned nregions;
+	uint64_t mapped_bytes;   /* sum of the regions' mappings, bounded by o.max_mem_bytes */
+	atomic_bool mem_lost;    /* the SIGBUS guard replaced a region the front-end shrank */
+	int lost_fd;             /* eventfd the guard writes then; in ep_fd */
+	bool lost_handled;       /* the device was failed for it (once per memory table) */
+	bool unsealed_warned;
 	struct vhu_queue q[VIO_VHU_MAX_QUEUES];
 };
 
@@ -80,12 +122,24 @@ typedef enum vhu_result vhu_handler(struct vio_vhu_backend *b, struct vio_vhu_ms
 /* backend_handlers.c: the dispatch table, generated from VIO_VHU_REQUESTS. */
 extern vhu_handler *const vhu_handlers[VHOST_USER_MAX_REQUEST];
 
+/* backend_channel.c: the backend request channel. */
+enum vhu_result vhu_h_set_backend_req_fd(struct vio_vhu_backend *b, struct vio_vhu_msg *m);
+/* Send one request on the channel without waiting: 0, -ENOTCONN (none), -EAGAIN, -errno. */
+int vhu_channel_send(struct vio_vhu_backend *b, uint32_t request, const void *payload,
+		     uint32_t size);
+void vhu_channel_close(struct vio_vhu_backend *b);
+
 /* backend.c */
 uint64_t vhu_virtio_features(const struct vio_vhu_backend *b);
 void vhu_close_fd(int *fd);
 
 /* backend_mem.c: the memory table. Callers pause the queues first (vhu_pause_all). */
-int vhu_region_map(const struct vio_vhu_mem_region *d, int fd, struct vhu_region *out);
+/*
+ * Map a region after checking its fd (a memory file), that it lies inside
+ * the file, and that it fits the budget of bytes still allowed.
+ */
+int vhu_region_map(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d, int fd,
+		   uint64_t budget, struct vhu_region *out);
 void vhu_region_unmap(struct vhu_region *r);
 /* Replace the table with regs[0, n) (already mapped and checked). */
 void vhu_mem_replace(struct vio_vhu_backend *b, const struct vhu_region *regs, unsigned n);
@@ -94,6 +148,8 @@ int vhu_mem_check(const struct vhu_region *regs, unsigned n);
 int vhu_mem_add(struct vio_vhu_backend *b, const struct vhu_region *reg);
 int vhu_mem_remove(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d);
 void vhu_mem_unmap_all(struct vio_vhu_backend *b);
+/* The guard replaced a shrunk region: fail the device until a new memory table. */
+void vhu_mem_check_lost(struct vio_vhu_backend *b);
 /* A front-end virtual address range (ring addresses) as a guest address: 0 or -EFAULT. */
 int vhu_uaddr_to_gpa(const struct vio_vhu_backend *b, uint64_t uaddr, uint64_t len,
 		     uint64_t *gpa);
@@ -111,6 +167,18 @@ void vhu_queues_remap(struct vio_vhu_backend *b);
 /* Raise NEEDS_RESET for queues the data path found broken. */
 void vhu_sync_faults(struct vio_vhu_backend *b);
 void vhu_reset_device_state(struct vio_vhu_backend *b);
+
+/*
+ * backend_inflight.c: the inflight region. Its two request handlers are in
+ * the dispatch table; vhu_inflight_queue_start restores a ring that has
+ * just been set up (positions, chains to pop again) and starts tracking
+ * it: 0, or negative errno when the region is unusable (the queue fails);
+ * vhu_inflight_drop unmaps the region (queues paused).
+ */
+vhu_handler h_get_inflight_fd, h_set_inflight_fd;
+int vhu_inflight_queue_start(struct vio_vhu_backend *b, struct vhu_queue *q);
+void vhu_inflight_drop(struct vio_vhu_backend *b);
+size_t vhu_inflight_stride(bool packed, uint16_t qsize);
 
 /* The vhost-user encoding of a ring position (GET/SET_VRING_BASE). */
 uint32_t vhu_base_encode(bool packed, const struct vio_virtq_pos *pos);

@@ -107,7 +107,7 @@ void vhu_queue_pause(struct vio_vhu_backend *b, struct vhu_queue *q)
 /* Forget the initialised ring, keeping its position for the next start. */
 void vhu_queue_invalidate(struct vhu_queue *q)
 {
-	struct vio_virtq_pos pos;
+	struct vio_virtq_pos pos = { 0 };
 
 	if (!q->vq)
 		return;
@@ -122,7 +122,7 @@ void vhu_queue_invalidate(struct vhu_queue *q)
 static bool queue_can_run(const struct vio_vhu_backend *b, const struct vhu_queue *q)
 {
 	return b->conn_fd >= 0 && q->num && q->has_addr && q->kick_set && q->enabled &&
-	       b->nregions > 0;
+	       b->nregions > 0 && !atomic_load(&b->mem_lost);
 }
 
 static int queue_init_ring(struct vio_vhu_backend *b, struct vhu_queue *q)
@@ -133,7 +133,7 @@ static int queue_init_ring(struct vio_vhu_backend *b, struct vhu_queue *q)
 	uint64_t drv_len = packed ? 4 : virtq_avail_bytes(q->num);
 	uint64_t dev_len = packed ? 4 : virtq_used_bytes(q->num);
 	struct vio_virtq_addrs a;
-	struct vio_virtq_pos pos;
+	struct vio_virtq_pos pos = { 0 };
 	int r;
 
 	/* Ring addresses are front-end virtual addresses; descriptors carry guest addresses. */
@@ -161,6 +161,14 @@ static int queue_init_ring(struct vio_vhu_backend *b, struct vhu_queue *q)
 	}
 	vio_virtq_set_owner(q->vq, q->name, q->index, on_queue_fault, q);
 	atomic_store(&q->faulted, false);
+	r = vhu_inflight_queue_start(b, q);
+	if (r) {
+		/* A region that does not add up: the device needs a reset, never a guess. */
+		vio_virtq_free(q->vq);
+		q->vq = NULL;
+		atomic_store(&q->faulted, true);
+		return r;
+	}
 	return 0;
 }
 

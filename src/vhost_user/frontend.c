@@ -3,7 +3,10 @@
  * The vhost-user frontend: owns a memfd of "guest" memory, lays driver-side
  * virtqueues out in it and sets a backend up to serve them, with no VM. It
  * checks every reply the backend sends (through the codec) and never lets a
- * backend's answer size or index a buffer unchecked.
+ * backend's answer size or index a buffer unchecked. Like a VMM it keeps
+ * the backend's inflight region (its fd) for the life of the rings and, on
+ * vio_vhu_frontend_reconnect, hands it to a restarted backend with the
+ * same memory and rings, so the backend resubmits what it had in flight.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,13 +16,19 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include "core/log.h"
 #include "core/mem_internal.h"
+#include "core/virtq_internal.h"
 #include "msg.h"
 #include "socket.h"
 #include "vio/vhost_user.h"
 
 #define VHU_RING_ALIGN 4096u
+/* How long a clean disconnect waits for each GET_VRING_BASE reply. */
+#define VHU_DISCONNECT_TIMEOUT_MS 500u
 
 struct vhu_fe_queue {
 	struct vio_virtq *vq;
@@ -44,6 +53,11 @@ struct vio_vhu_frontend {
 	uint16_t queue_size, indirect_max;
 	size_t alloc_off;
 	struct vhu_fe_queue *q;
+	char *path;            /* the socket, for reconnecting */
+	uint64_t wanted;       /* virtio features asked for at connect */
+	int timeout_ms;
+	int inflight_fd;       /* the backend's inflight region, kept across reconnects; or -1 */
+	struct vio_vhu_inflight inflight;
 };
 
 static bool has_proto(const struct vio_vhu_frontend *f, unsigned bit)
@@ -277,9 +291,25 @@ static void kick_eventfd(void *opaque)
 		return; /* counter saturated: the backend has a kick pending anyway */
 }
 
-static int share_memory(struct vio_vhu_frontend *f)
+static int send_mem_table(struct vio_vhu_frontend *f)
 {
 	struct vio_vhu_msg m = { .request = VHOST_USER_SET_MEM_TABLE };
+
+	m.size = VIO_VHU_MEM_HDR_SIZE + sizeof(struct vio_vhu_mem_region);
+	m.p.memory.nregions = 1;
+	m.p.memory.regions[0] = (struct vio_vhu_mem_region){
+		.guest_phys_addr = 0,
+		.memory_size = f->mem_size,
+		.userspace_addr = (uintptr_t)f->mem_host,
+		.mmap_offset = 0,
+	};
+	m.fds[0] = f->mem_fd;
+	m.nfds = 1;
+	return request(f, &m);
+}
+
+static int share_memory(struct vio_vhu_frontend *f)
+{
 	struct vio_mem_region reg;
 	int r;
 
@@ -300,15 +330,50 @@ static int share_memory(struct vio_vhu_frontend *f)
 	r = vio_mem_add(&f->mem, &reg);
 	if (r)
 		return r;
-	m.size = VIO_VHU_MEM_HDR_SIZE + sizeof(struct vio_vhu_mem_region);
-	m.p.memory.nregions = 1;
-	m.p.memory.regions[0] = (struct vio_vhu_mem_region){
-		.guest_phys_addr = 0,
-		.memory_size = f->mem_size,
-		.userspace_addr = (uintptr_t)f->mem_host,
-		.mmap_offset = 0,
+	return send_mem_table(f);
+}
+
+/*
+ * Inflight region: ask for it once (the rings' life), hand it over on
+ * every connection. A backend that answers with size 0 tracks nothing.
+ */
+static int get_inflight(struct vio_vhu_frontend *f)
+{
+	struct vio_vhu_msg m = { .request = VHOST_USER_GET_INFLIGHT_FD, .size = 24 };
+	int r;
+
+	if (!has_proto(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) || f->inflight_fd >= 0)
+		return 0;
+	m.p.inflight = (struct vio_vhu_inflight){
+		.num_queues = (uint16_t)f->nqueues, .queue_size = f->queue_size,
 	};
-	m.fds[0] = f->mem_fd;
+	r = request(f, &m);
+	if (r)
+		return r;
+	if (m.p.inflight.mmap_size == 0) {
+		vio_vhu_msg_close_fds(&m);
+		return 0;
+	}
+	if (m.nfds != 1 || m.p.inflight.num_queues != f->nqueues ||
+	    m.p.inflight.queue_size != f->queue_size) {
+		vio_warn(f->name, "GET_INFLIGHT_FD reply for %u queues of %u with %u fds",
+			 m.p.inflight.num_queues, m.p.inflight.queue_size, m.nfds);
+		vio_vhu_msg_close_fds(&m);
+		return -EPROTO;
+	}
+	f->inflight = m.p.inflight;
+	f->inflight_fd = m.fds[0];
+	return 0;
+}
+
+static int set_inflight(struct vio_vhu_frontend *f)
+{
+	struct vio_vhu_msg m = { .request = VHOST_USER_SET_INFLIGHT_FD, .size = 24 };
+
+	if (!has_proto(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) || f->inflight_fd < 0)
+		return 0;
+	m.p.inflight = f->inflight;
+	m.fds[0] = f->inflight_fd;
 	m.nfds = 1;
 	return request(f, &m);
 }
@@ -413,14 +478,19 @@ int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_v
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	f->sock = f->mem_fd = -1;
+	f->sock = f->mem_fd = f->inflight_fd = -1;
+	f->wanted = o->features;
+	f->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+	f->path = strdup(o->socket_path);
 	snprintf(f->name, sizeof(f->name), "%s", o->name && *o->name ? o->name : o->socket_path);
 	f->mem_size = o->mem_size;
 	f->nqueues = o->nqueues;
 	f->queue_size = o->queue_size ? o->queue_size : 256;
 	f->indirect_max = o->indirect_max;
 	f->q = calloc(o->nqueues, sizeof(*f->q));
-	if (!f->q) {
+	if (!f->q || !f->path) {
+		free(f->q);
+		free(f->path);
 		free(f);
 		return -ENOMEM;
 	}
@@ -430,11 +500,15 @@ int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_v
 	if (r < 0)
 		goto fail;
 	f->sock = r;
-	r = vio_vhu_set_timeout(f->sock, o->timeout_ms > 0 ? (unsigned)o->timeout_ms : 5000);
+	r = vio_vhu_set_timeout(f->sock, (unsigned)f->timeout_ms);
 	if (!r)
 		r = negotiate(f, o->features);
 	if (!r)
 		r = share_memory(f);
+	if (!r)
+		r = get_inflight(f);
+	if (!r)
+		r = set_inflight(f);
 	if (!r)
 		r = setup_queues(f);
 	if (!r && has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
@@ -454,6 +528,12 @@ int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f)
 
 	if (f->sock < 0)
 		return 0;
+	/*
+	 * A backend that is stuck must not hold us for the full reply timeout:
+	 * stopping the rings is a courtesy (it completes in-flight I/O first),
+	 * and the first unanswered request closes the socket for the rest.
+	 */
+	vio_vhu_set_timeout(f->sock, VHU_DISCONNECT_TIMEOUT_MS);
 	for (unsigned i = 0; i < f->nqueues; i++) {
 		if (f->q[i].running) {
 			int r = vio_vhu_frontend_stop_queue(f, i, NULL);
@@ -479,8 +559,73 @@ void vio_vhu_frontend_close(struct vio_vhu_frontend *f)
 	if (f->mem_host)
 		munmap(f->mem_host, f->mem_size);
 	close_fd(&f->mem_fd);
+	close_fd(&f->inflight_fd);
 	free(f->q);
+	free(f->path);
 	free(f);
+}
+
+int vio_vhu_frontend_check(struct vio_vhu_frontend *f)
+{
+	struct pollfd p = { .fd = f->sock, .events = POLLIN };
+	char c;
+
+	if (f->sock < 0)
+		return -ENOTCONN;
+	/* The backend sends nothing unasked: anything readable is its end of the stream. */
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	if (recv(f->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+		return 0;
+	vio_info(f->name, "backend went away");
+	close_fd(&f->sock);
+	return -ENOTCONN;
+}
+
+int vio_vhu_frontend_reconnect(struct vio_vhu_frontend *f)
+{
+	uint64_t had = f->features;
+	bool packed = had & VIO_BIT(VIRTIO_F_RING_PACKED);
+	int r;
+
+	close_fd(&f->sock);
+	r = vio_vhu_connect(f->path);
+	if (r < 0)
+		return r;
+	f->sock = r;
+	r = vio_vhu_set_timeout(f->sock, (unsigned)f->timeout_ms);
+	if (!r)
+		r = negotiate(f, f->wanted);
+	if (!r && f->features != had) {
+		vio_warn(f->name, "restarted backend agrees on features 0x%llx, not 0x%llx",
+			 (unsigned long long)f->features, (unsigned long long)had);
+		r = -EPROTO;
+	}
+	if (!r)
+		r = send_mem_table(f);
+	if (!r)
+		r = set_inflight(f);
+	for (unsigned i = 0; !r && i < f->nqueues; i++) {
+		struct vio_virtq_pos pos;
+		uint32_t base;
+
+		/* The rings stay as they are; the backend resumes them (its region says more). */
+		vio_virtq_driver_resume_pos(f->q[i].vq, &pos);
+		base = pos.avail_idx;
+		if (packed)
+			base = (pos.avail_idx | (pos.avail_wrap ? 0x8000u : 0)) |
+			       (uint32_t)(pos.used_idx | (pos.used_wrap ? 0x8000u : 0)) << 16;
+		r = vio_vhu_frontend_start_queue(f, i, base);
+	}
+	if (!r && has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+		r = vio_vhu_frontend_set_status(f, f->status | VIRTIO_CONFIG_S_DRIVER_OK);
+	if (r) {
+		close_fd(&f->sock);
+		f->features = had;
+		return r;
+	}
+	vio_info(f->name, "reconnected");
+	return 0;
 }
 
 uint64_t vio_vhu_frontend_features(const struct vio_vhu_frontend *f)

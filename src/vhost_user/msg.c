@@ -8,13 +8,12 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "msg.h"
 
-/* Unknown requests are read and dropped; a size past this is not vhost-user at all. */
-#define VHU_DISCARD_MAX (64u * 1024)
 
 /* The size rule argument arrives already expanded into "min, max". */
 #define VHU_SIZES(lo, hi) .min_size = (lo), .max_size = (hi)
@@ -49,8 +48,7 @@ void vio_vhu_msg_close_fds(struct vio_vhu_msg *m)
 	m->nfds = 0;
 }
 
-/* Take the fds out of every SCM_RIGHTS block; any beyond our room are closed at once. */
-static int collect_fds(struct msghdr *mh, struct vio_vhu_msg *m)
+int vio_vhu_collect_fds(struct msghdr *mh, struct vio_vhu_msg *m)
 {
 	int excess = 0;
 
@@ -106,7 +104,7 @@ static int recv_header(int fd, struct vio_vhu_msg *m)
 			vio_vhu_msg_close_fds(m);
 			return (e == EAGAIN || e == EWOULDBLOCK) ? -ETIMEDOUT : -e;
 		}
-		if (collect_fds(&mh, m))
+		if (vio_vhu_collect_fds(&mh, m))
 			bad_fds = 1;
 		if (r == 0) {
 			vio_vhu_msg_close_fds(m);
@@ -157,6 +155,22 @@ static int discard(int fd, uint32_t len)
 	return 0;
 }
 
+int vio_vhu_check_header(const struct vio_vhu_msg *m, const char *owner)
+{
+	if ((m->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
+		vio_warn(owner, "bad version in flags 0x%x", m->flags);
+		return -EPROTO;
+	}
+	if (m->size <= VIO_VHU_MAX_PAYLOAD)
+		return 0;
+	/* Only a request we do not know may be big; it is read away to stay in step. */
+	if (vio_vhu_req_info(m->request) || m->size > VHU_DISCARD_MAX) {
+		vio_warn(owner, "%s payload of %u bytes", vio_vhu_req_name(m->request), m->size);
+		return -EPROTO;
+	}
+	return 1;
+}
+
 /* Header and payload in; only framing is checked here. */
 static int recv_frame(int fd, struct vio_vhu_msg *m, const char *owner)
 {
@@ -164,17 +178,10 @@ static int recv_frame(int fd, struct vio_vhu_msg *m, const char *owner)
 
 	if (r)
 		return r;
-	if ((m->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
-		vio_warn(owner, "bad version in flags 0x%x", m->flags);
-		goto proto;
-	}
-	if (m->size > VIO_VHU_MAX_PAYLOAD) {
-		/* Only a request we do not know may be big; read it away to stay in step. */
-		if (vio_vhu_req_info(m->request) || m->size > VHU_DISCARD_MAX) {
-			vio_warn(owner, "%s payload of %u bytes", vio_vhu_req_name(m->request),
-				 m->size);
-			goto proto;
-		}
+	r = vio_vhu_check_header(m, owner);
+	if (r < 0)
+		goto fail;
+	if (r == 1) {
 		r = discard(fd, m->size);
 		if (r)
 			goto fail;
@@ -185,8 +192,6 @@ static int recv_frame(int fd, struct vio_vhu_msg *m, const char *owner)
 	if (r)
 		goto fail;
 	return 0;
-proto:
-	r = -EPROTO;
 fail:
 	vio_vhu_msg_close_fds(m);
 	return r;
@@ -208,15 +213,10 @@ static int check_size_fds(const char *owner, const struct vio_vhu_msg *m, const 
 	return 0;
 }
 
-int vio_vhu_msg_recv(int fd, struct vio_vhu_msg *m, const char *owner)
+int vio_vhu_validate_request(struct vio_vhu_msg *m, const char *owner)
 {
 	const struct vio_vhu_req_info *ri;
-	int r = recv_frame(fd, m, owner);
 
-	if (r == 1)
-		goto unknown;
-	if (r)
-		return r;
 	if (m->flags & VHOST_USER_REPLY_MASK) {
 		vio_warn(owner, "request %u carries the REPLY flag", m->request);
 		goto proto;
@@ -235,6 +235,19 @@ unknown:
 proto:
 	vio_vhu_msg_close_fds(m);
 	return -EPROTO;
+}
+
+int vio_vhu_msg_recv(int fd, struct vio_vhu_msg *m, const char *owner)
+{
+	int r = recv_frame(fd, m, owner);
+
+	if (r == 1) {
+		vio_vhu_msg_close_fds(m);
+		return -ENOMSG;
+	}
+	if (r)
+		return r;
+	return vio_vhu_validate_request(m, owner);
 }
 
 int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_msg *m,
@@ -256,10 +269,12 @@ int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_ms
 			 m->request, m->flags);
 		goto proto;
 	}
-	if (m->nfds) {
-		vio_warn(owner, "reply to %s carries fds", ri->name);
+	if (m->nfds > (!ack && ri->reply == VIO_VHU_REPLY_INFLIGHT ? 1u : 0u)) {
+		vio_warn(owner, "reply to %s carries %u fds", ri->name, m->nfds);
 		goto proto;
 	}
+	if (!ack && ri->reply == VIO_VHU_REPLY_INFLIGHT)
+		lo = hi = sizeof(struct vio_vhu_inflight);
 	if (!ack && ri->reply == VIO_VHU_REPLY_CONFIG) {
 		/* Size 0 is the back-end's way to say GET_CONFIG failed. */
 		lo = 0;

@@ -34,12 +34,12 @@
 #define VHOST_USER_PROTOCOL_F_RARP 2
 #define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
 #define VHOST_USER_PROTOCOL_F_MTU 4
-#define VHOST_USER_PROTOCOL_F_SLAVE_REQ 5
+#define VHOST_USER_PROTOCOL_F_BACKEND_REQ 5 /* SLAVE_REQ in older QEMU */
 #define VHOST_USER_PROTOCOL_F_CROSS_ENDIAN 6
 #define VHOST_USER_PROTOCOL_F_CRYPTO_SESSION 7
 #define VHOST_USER_PROTOCOL_F_PAGEFAULT 8
 #define VHOST_USER_PROTOCOL_F_CONFIG 9
-#define VHOST_USER_PROTOCOL_F_SLAVE_SEND_FD 10
+#define VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD 10 /* SLAVE_SEND_FD */
 #define VHOST_USER_PROTOCOL_F_HOST_NOTIFIER 11
 #define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
 #define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
@@ -52,7 +52,19 @@
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_STATUS) |         \
 	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                          \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                   \
+	 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+
+/* What only the backend role offers: the backend request channel (backend_channel.c). */
+#define VHU_BACKEND_PROTOCOL_FEATURES \
+	(VHU_PROTOCOL_FEATURES | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ))
+
+/* Requests the backend sends on the backend request channel (vhost-user.rst). */
+enum vio_vhu_backend_request {
+	VHOST_USER_BACKEND_IOTLB_MSG = 1,
+	VHOST_USER_BACKEND_CONFIG_CHANGE_MSG = 2,
+	VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG = 3,
+};
 
 /* Payload layouts (native byte order, no implicit padding). */
 struct vio_vhu_vring_state {
@@ -95,6 +107,15 @@ struct vio_vhu_config {
 	uint8_t region[VHOST_USER_MAX_CONFIG_SIZE];
 };
 
+/* GET/SET_INFLIGHT_FD: the spec lists 20 bytes of fields; front-ends send the padded C struct. */
+struct vio_vhu_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+	uint32_t padding;
+};
+
 #define VIO_VHU_MEM_HDR_SIZE 8u
 #define VIO_VHU_MAX_PAYLOAD sizeof(struct vio_vhu_memory)
 
@@ -106,6 +127,7 @@ struct vio_vhu_config {
 #define VHU_SZ_MEM VIO_VHU_MEM_HDR_SIZE, sizeof(struct vio_vhu_memory)
 #define VHU_SZ_MEM1 40, 40
 #define VHU_SZ_CONFIG VIO_VHU_CONFIG_HDR_SIZE, sizeof(struct vio_vhu_config)
+#define VHU_SZ_INFLIGHT 24, 24
 #define VHU_SZ_ANY 0, VIO_VHU_MAX_PAYLOAD
 
 /* Reply kinds: what a request always answers (ACK: only when NEED_REPLY is set). */
@@ -114,6 +136,7 @@ enum vio_vhu_reply {
 	VIO_VHU_REPLY_U64,
 	VIO_VHU_REPLY_STATE,
 	VIO_VHU_REPLY_CONFIG,
+	VIO_VHU_REPLY_INFLIGHT, /* an inflight description and (unless its size is 0) one fd */
 };
 
 /*
@@ -144,13 +167,13 @@ enum vio_vhu_reply {
 	X(SET_VRING_ENABLE, 18, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_enable)           \
 	X(SEND_RARP, 19, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                         \
 	X(NET_SET_MTU, 20, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                       \
-	X(SET_SLAVE_REQ_FD, 21, VHU_SZ_NONE, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                 \
+	X(SET_BACKEND_REQ_FD, 21, VHU_SZ_NONE, 1, 1, VIO_VHU_REPLY_ACK, set_backend_req_fd)       \
 	X(IOTLB_MSG, 22, VHU_SZ_ANY, 0, 0, VIO_VHU_REPLY_U64, unsupported)                         \
 	X(SET_VRING_ENDIAN, 23, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                \
 	X(GET_CONFIG, 24, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_CONFIG, get_config)                   \
 	X(SET_CONFIG, 25, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_ACK, set_config)                      \
-	X(GET_INFLIGHT_FD, 31, VHU_SZ_ANY, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                   \
-	X(SET_INFLIGHT_FD, 32, VHU_SZ_ANY, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                   \
+	X(GET_INFLIGHT_FD, 31, VHU_SZ_INFLIGHT, 0, 0, VIO_VHU_REPLY_INFLIGHT, get_inflight_fd)     \
+	X(SET_INFLIGHT_FD, 32, VHU_SZ_INFLIGHT, 1, 1, VIO_VHU_REPLY_ACK, set_inflight_fd)          \
 	X(RESET_DEVICE, 34, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_ACK, reset_device)                    \
 	X(VRING_KICK, 35, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                      \
 	X(GET_MAX_MEM_SLOTS, 36, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_U64, get_max_mem_slots)          \
@@ -186,6 +209,7 @@ struct vio_vhu_msg {
 		struct vio_vhu_memory memory;
 		struct vio_vhu_mem_single mem1;
 		struct vio_vhu_config config;
+		struct vio_vhu_inflight inflight;
 		uint8_t raw[VIO_VHU_MAX_PAYLOAD];
 	} p;
 	int fds[VHOST_USER_MAX_FDS];
@@ -196,6 +220,7 @@ _Static_assert(sizeof(struct vio_vhu_vring_addr) == 40, "vring addr layout");
 _Static_assert(sizeof(struct vio_vhu_mem_single) == 40, "single region layout");
 _Static_assert(sizeof(struct vio_vhu_memory) == 8 + 8 * 32, "memory table layout");
 _Static_assert(sizeof(struct vio_vhu_config) == 12 + 256, "config layout");
+_Static_assert(sizeof(struct vio_vhu_inflight) == 24, "inflight description layout");
 
 /* Table entry for a request id; NULL for ids vio does not know. */
 const struct vio_vhu_req_info *vio_vhu_req_info(uint32_t request);
@@ -220,7 +245,8 @@ int vio_vhu_msg_recv(int fd, struct vio_vhu_msg *m, const char *owner);
 /*
  * Receive the reply to `request` (front-end side): REPLY bit set, same
  * request, size right for its reply kind (or a u64 ack when ack is true),
- * no fds. Same error codes as vio_vhu_msg_recv.
+ * no fds (an inflight reply: at most one, owned by the caller). Same error
+ * codes as vio_vhu_msg_recv.
  */
 int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_msg *m,
 			   const char *owner);
@@ -232,6 +258,46 @@ int vio_vhu_msg_send(int fd, struct vio_vhu_msg *m);
 int vio_vhu_msg_reply_u64(int fd, uint32_t request, uint64_t v);
 
 void vio_vhu_msg_close_fds(struct vio_vhu_msg *m);
+
+/* ---- pieces the blocking and the incremental receivers share (msg.c) ---- */
+
+/* Unknown requests are read and dropped; a size past this is not vhost-user at all. */
+#define VHU_DISCARD_MAX (64u * 1024)
+
+struct msghdr;
+/* Take the fds of every SCM_RIGHTS block into m; -EPROTO if any had to be dropped. */
+int vio_vhu_collect_fds(struct msghdr *mh, struct vio_vhu_msg *m);
+/* After the header: 0 go on, 1 an unknown oversized request to read away, -EPROTO. */
+int vio_vhu_check_header(const struct vio_vhu_msg *m, const char *owner);
+/* After the payload: 0, -ENOMSG (unknown) or -EPROTO; fds closed unless 0. */
+int vio_vhu_validate_request(struct vio_vhu_msg *m, const char *owner);
+
+/* ---- incremental receive on a non-blocking socket (msg_rx.c) ---- */
+
+/*
+ * One request being assembled from whatever the socket has: the backend
+ * never waits inside a message, so a peer that trickles bytes delays
+ * nobody; the owner bounds how long a message may stay incomplete.
+ */
+struct vio_vhu_rx {
+	struct vio_vhu_msg m;  /* header, payload and fds so far */
+	uint8_t hdr[VHOST_USER_HDR_SIZE];
+	uint32_t got;          /* bytes of the current message read (header + payload) */
+	uint32_t discard_left; /* unknown oversized payload still to read away */
+	bool bad_fds;
+};
+
+void vio_vhu_rx_init(struct vio_vhu_rx *rx);
+/* Forget a partial message (its fds are closed). */
+void vio_vhu_rx_reset(struct vio_vhu_rx *rx);
+/* True while a message has begun but not ended. */
+bool vio_vhu_rx_partial(const struct vio_vhu_rx *rx);
+/*
+ * Read what fd holds of the current message, never blocking. Returns
+ * -EAGAIN (need more bytes), or what vio_vhu_msg_recv returns for a whole
+ * message (0 with it in *m, -ENOMSG, -EPROTO, -ECONNRESET, -errno).
+ */
+int vio_vhu_rx_step(int fd, struct vio_vhu_rx *rx, struct vio_vhu_msg *m, const char *owner);
 
 /* Receive exactly len bytes (EINTR and short reads handled). */
 int vio_vhu_recv_all(int fd, void *buf, size_t len);

@@ -5,6 +5,8 @@
 # Owns: running one bounded vio-bench blk and judging its --machine line.
 
 bench_bin=$root/${VIO_BUILD:-build}/tools/vio-bench/vio-bench
+# Words put before vio-bench in bench_check (e.g. setpriv to run it as another user).
+bench_prefix=()
 read_frontend_bin=$root/${VIO_BUILD:-build}/examples/read_frontend
 
 # machine_field LINE KEY: the value of KEY=... in a --machine line.
@@ -35,7 +37,7 @@ bench_check() {
 	local name=$1 sock=$2 out rc iops errs verr checked min=0
 	shift 2
 	bench_wants_checks "$@" && min=1
-	out=$(with_timeout 60 "$bench_bin" blk --socket "$sock" --machine "$@" 2>&1)
+	out=$(with_timeout 60 "${bench_prefix[@]}" "$bench_bin" blk --socket "$sock" --machine "$@" 2>&1)
 	rc=$?
 	bench_line=$(grep -E '^iops=' <<<"$out" | tail -n 1)
 	iops=$(machine_field "$bench_line" iops)

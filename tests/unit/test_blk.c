@@ -83,8 +83,10 @@ static int pair_open(struct pair *p, const struct vqh_layout *l, const struct vi
 	if (rc)
 		return rc;
 	p->vdev = vio_blk_vdev(p->blk);
+	/* The device's own feature bits (0-23) as a driver would accept them all. */
 	p->features = vqh_features(l, vqh_bit(VIRTIO_F_EVENT_IDX) |
-					  (indirect_max ? vqh_bit(VIRTIO_F_INDIRECT_DESC) : 0));
+					  (indirect_max ? vqh_bit(VIRTIO_F_INDIRECT_DESC) : 0)) |
+		      (p->vdev.ops->get_features(p->vdev.dev) & ((1ull << 24) - 1));
 	assert_int_equal(p->features & ~p->vdev.ops->get_features(p->vdev.dev), 0);
 	assert_int_equal(vqh_mem_init(&p->m, nq * vqh_q_bytes(p->features, qsize, indirect_max) +
 						  2 * BUF_LEN + (1u << 20)), 0);
@@ -229,11 +231,11 @@ static void test_ram_all(void **state)
 	pair_close(&p);
 }
 
-static int temp_file(char *path, size_t n, uint64_t size)
+static int temp_file_in(const char *dir, char *path, size_t n, uint64_t size)
 {
 	int fd;
 
-	snprintf(path, n, "/var/tmp/vio-blk-XXXXXX");
+	snprintf(path, n, "%s/vio-blk-XXXXXX", dir);
 	fd = mkstemp(path);
 	if (fd < 0)
 		return -errno;
@@ -243,6 +245,11 @@ static int temp_file(char *path, size_t n, uint64_t size)
 		return -errno;
 	}
 	return fd;
+}
+
+static int temp_file(char *path, size_t n, uint64_t size)
+{
+	return temp_file_in("/var/tmp", path, n, size);
 }
 
 static void test_uring_all(void **state)
@@ -270,6 +277,37 @@ static void test_uring_all(void **state)
 	/* The file itself holds what was written (sector 100 from exercise_all). */
 	assert_int_equal(pread(fd, check, 512, 100 * 512), 512);
 	assert_int_equal(vqh_check(check, 512, 1, 0, 7), -1);
+	close(fd);
+	pair_close(&p);
+}
+
+/*
+ * A tmpfs file: tmpfs cannot zero a range in place (FALLOC_FL_ZERO_RANGE is
+ * refused), so write-zeroes without unmap goes the engine's way of last
+ * resort, writing zero buffers, asynchronously like everything else.
+ */
+static void test_uring_tmpfs(void **state)
+{
+	struct vio_blk_opts o = { .serial = "serial-42" };
+	char path[64];
+	struct pair p;
+	int fd, rc;
+
+	fd = temp_file_in("/dev/shm", path, sizeof(path), DISK);
+	assert_true(fd >= 0);
+	assert_int_equal(fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 4096), -1);
+	assert_int_equal(errno, EOPNOTSUPP); /* the premise: the fallback path is the one taken */
+	o.file = path;
+	rc = pair_open(&p, *state, &o, 1, 128, 8);
+	if (rc == -ENOTSUP) {
+		print_message("SKIP: libvio built without io_uring\n");
+		close(fd);
+		unlink(path);
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	snprintf(p.path, sizeof(p.path), "%s", path);
+	exercise_all(&p);
 	close(fd);
 	pair_close(&p);
 }
@@ -397,10 +435,34 @@ static void test_readonly(void **state)
 	assert_false(f & VIO_BIT(VIRTIO_BLK_F_DISCARD));
 	memset(p.buf, 0x77, 4096);
 	assert_int_equal(rw(&p, 0, true, 0, p.buf, 4096, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(dwz(&p, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(dwz(&p, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0), VIRTIO_BLK_S_IOERR);
+	/* Not offered, so not negotiated: unsupported, and the store is untouched. */
+	assert_int_equal(dwz(&p, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(dwz(&p, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0), VIRTIO_BLK_S_UNSUPP);
 	assert_int_equal(rw(&p, 0, false, 0, p.buf, 4096, NULL), VIRTIO_BLK_S_OK);
 	assert_true(all_byte(p.buf, 4096, 0));
+	pair_close(&p);
+}
+
+/* A driver that did not accept DISCARD / WRITE_ZEROES gets them refused as unsupported. */
+static void test_unnegotiated_dwz(void **state)
+{
+	struct vio_blk_opts o = { .ram_size = DISK };
+	struct vio_vq_ctx ctx;
+	struct pair p;
+
+	assert_int_equal(pair_open(&p, *state, &o, 1, 64, 0), 0);
+	p.vdev.ops->queue_stop(p.vdev.dev, 0);
+	ctx = (struct vio_vq_ctx){ &p.qs[0].dev, &p.m.map, count_notify, &p.notifies[0] };
+	assert_int_equal(p.vdev.ops->queue_start(p.vdev.dev, 0, &ctx, p.features &
+						 ~(VIO_BIT(VIRTIO_BLK_F_DISCARD) |
+						   VIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES))), 0);
+	vqh_fill(p.buf, 4096, 5, 0, 3);
+	assert_int_equal(rw(&p, 0, true, 0, p.buf, 4096, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(dwz(&p, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(dwz(&p, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0), VIRTIO_BLK_S_UNSUPP);
+	memset(p.buf, 0, 4096);
+	assert_int_equal(rw(&p, 0, false, 0, p.buf, 4096, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(vqh_check(p.buf, 4096, 5, 0, 3), -1);
 	pair_close(&p);
 }
 
@@ -729,10 +791,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		VQH_BOTH(test_ram_all),
 		VQH_BOTH(test_uring_all),
+		VQH_BOTH(test_uring_tmpfs),
 		VQH_BOTH(test_uring_direct),
 		VQH_BOTH(test_config),
 		VQH_BOTH(test_multiqueue),
 		VQH_BOTH(test_readonly),
+		VQH_BOTH(test_unnegotiated_dwz),
 		VQH_BOTH(test_misshaped),
 		VQH_BOTH(test_broken),
 		VQH_BOTH(test_uring_deep),

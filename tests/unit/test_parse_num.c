@@ -83,6 +83,12 @@ static void test_format(void **state)
 	assert_string_equal(b, "4 KiB");
 	format_size(3ull << 29, b, sizeof(b));
 	assert_string_equal(b, "1.5 GiB");
+	format_size(1, b, sizeof(b));
+	assert_string_equal(b, "1 byte");
+	format_size(1048575, b, sizeof(b));
+	assert_string_equal(b, "1.0 MiB");
+	format_size(UINT64_MAX, b, sizeof(b));
+	assert_string_equal(b, "16 EiB");
 }
 
 int main(void)

@@ -6,6 +6,7 @@
  * front-ends that misbehave or vanish half-way through setup.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -710,6 +711,269 @@ static void test_backend_refusals(void **state)
 	app_free(a);
 }
 
+
+/* ------------------------------------------------------ inflight region */
+
+/* Split region layout (qemu docs/interop/vhost-user.rst), as a front-end sees it. */
+struct t_infl_desc {
+	uint8_t inflight, pad[5];
+	uint16_t next;
+	uint64_t counter;
+};
+struct t_infl_split {
+	uint64_t features;
+	uint16_t version, desc_num, last_batch_head, used_idx;
+	struct t_infl_desc desc[];
+};
+
+/* A raw front-end with protocol features (INFLIGHT among them), split rings, queues of 64. */
+static int raw_negotiated(struct app *a)
+{
+	int fd = raw_connect(a);
+	uint64_t pf = raw_get_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
+	uint64_t f = raw_get_u64(fd, VHOST_USER_GET_FEATURES) & ~VIO_BIT(VIRTIO_F_RING_PACKED);
+
+	assert_true(pf & VIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, -1), 0);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_FEATURES, &f, 8, -1), 0);
+	return fd;
+}
+
+/* GET_INFLIGHT_FD: the reply's description, and its fd (or -1). */
+static struct vio_vhu_inflight get_inflight(int fd, uint16_t nq, uint16_t qs, int *rfd)
+{
+	struct vio_vhu_inflight d = { .num_queues = nq, .queue_size = qs };
+	struct vio_vhu_msg m;
+
+	assert_int_equal(raw_send(fd, VHOST_USER_GET_INFLIGHT_FD, 0, &d, sizeof(d), -1), 0);
+	assert_int_equal(vio_vhu_msg_recv_reply(fd, VHOST_USER_GET_INFLIGHT_FD, false, &m, "test"),
+			 0);
+	*rfd = m.nfds ? m.fds[0] : -1;
+	return m.p.inflight;
+}
+
+static void test_inflight_refusals(void **state)
+{
+	struct app *a = app_new();
+	int fd = raw_negotiated(a), rfd, mfd, efd, idle;
+	struct vio_vhu_inflight d;
+	struct vio_vhu_msg m;
+
+	/* Shapes the backend cannot serve: a size-0 answer, no fd. */
+	d = get_inflight(fd, 0, 64, &rfd);
+	assert_int_equal(d.mmap_size, 0);
+	assert_int_equal(rfd, -1);
+	d = get_inflight(fd, NQ + 1, 64, &rfd);
+	assert_int_equal(d.mmap_size, 0);
+	d = get_inflight(fd, NQ, 0, &rfd);
+	assert_int_equal(d.mmap_size, 0);
+
+	/* A good one: a sealed file of exactly the size announced. */
+	d = get_inflight(fd, NQ, 64, &rfd);
+	assert_true(rfd >= 0);
+	assert_int_equal(d.num_queues, NQ);
+	assert_int_equal(d.queue_size, 64);
+	assert_int_equal(d.mmap_size, NQ * ((16 * 64 + 16 + 63) / 64 * 64));
+	assert_int_equal(lseek(rfd, 0, SEEK_END), (off_t)d.mmap_size);
+	assert_true(fcntl(rfd, F_GET_SEALS) & F_SEAL_SHRINK);
+
+	/* SET_INFLIGHT_FD: every lie about the fd or the queues is refused. */
+	{
+		struct vio_vhu_inflight bad = d;
+
+		bad.mmap_size += 64; /* not what NQ queues of 64 take */
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &bad, 24, dup(rfd)), 0);
+		bad = d;
+		bad.num_queues = NQ + 1;
+		bad.mmap_size = d.mmap_size / NQ * (NQ + 1);
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &bad, 24, dup(rfd)), 0);
+		bad = d;
+		bad.queue_size = 0;
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &bad, 24, dup(rfd)), 0);
+		bad = d;
+		bad.mmap_offset = 100; /* not page aligned */
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &bad, 24, dup(rfd)), 0);
+		bad.mmap_offset = 4096; /* past the end of the file */
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &bad, 24, dup(rfd)), 0);
+		bad.mmap_offset = UINT64_MAX & ~4095ull; /* offset + size wraps */
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &bad, 24, dup(rfd)), 0);
+		/* not a file at all */
+		efd = eventfd(0, EFD_CLOEXEC);
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &d, 24, efd), 0);
+		/* a file the front-end could shrink later */
+		mfd = memfd_create("unsealed", MFD_CLOEXEC);
+		assert_int_equal(ftruncate(mfd, (off_t)d.mmap_size), 0);
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &d, 24, mfd), 0);
+		/* smaller than it says */
+		mfd = memfd_create("small", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		assert_int_equal(ftruncate(mfd, 64), 0);
+		assert_int_equal(fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+		assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &d, 24, mfd), 0);
+	}
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, &d, 24, dup(rfd)), 0);
+	close(rfd);
+
+	/* No fd, or a payload of the spec's unpadded 20 bytes: malformed, the peer is dropped. */
+	idle = raw_send(fd, VHOST_USER_SET_INFLIGHT_FD, VHOST_USER_NEED_REPLY_MASK, &d, 20, -1);
+	assert_int_equal(idle, 0);
+	assert_int_equal(vio_vhu_msg_recv_reply(fd, VHOST_USER_SET_INFLIGHT_FD, true, &m, "test"),
+			 -ECONNRESET);
+	close(fd);
+	wait_connected(a, 0);
+	app_free(a);
+}
+
+/* Memory of one region: descriptor table, avail and used rings of queue 0 (64 entries). */
+#define RAW_MEM (1 << 20)
+#define RAW_QS 64
+
+/*
+ * Sets up queue 0 on a raw front-end after SET_INFLIGHT_FD with a region
+ * the test filled, with `navail` heads made available (head i at avail
+ * slot i, each chain one readable and one writable descriptor) and used
+ * idx `used`. Returns the guest memory.
+ */
+static uint8_t *raw_ring_with_region(int fd, int rfd, const struct vio_vhu_inflight *d,
+				     uint16_t navail, uint16_t used)
+{
+	struct vio_vhu_memory mt = { .nregions = 1 };
+	struct vio_vhu_vring_state num = { .index = 0, .num = RAW_QS };
+	struct vio_vhu_vring_state en = { .index = 0, .num = 1 };
+	struct vio_vhu_vring_addr addr = { 0 };
+	struct virtq_desc *desc;
+	uint16_t *avail, *usedr;
+	uint64_t q0 = 0;
+	int mfd = memfd_create("raw", MFD_CLOEXEC), kfd;
+	uint8_t *mem;
+
+	assert_int_equal(ftruncate(mfd, RAW_MEM), 0);
+	mem = mmap(NULL, RAW_MEM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	assert_true(mem != MAP_FAILED);
+	desc = (struct virtq_desc *)mem;
+	avail = (uint16_t *)(mem + 4096);
+	usedr = (uint16_t *)(mem + 8192);
+	for (uint16_t i = 0; i < RAW_QS / 2; i++) {
+		desc[2 * i] = (struct virtq_desc){ 0x10000 + i * 64u, 8, VIRTQ_DESC_F_NEXT, 2 * i + 1 };
+		desc[2 * i + 1] = (struct virtq_desc){ 0x20000 + i * 64u, 8, VIRTQ_DESC_F_WRITE, 0 };
+		memset(mem + 0x10000 + i * 64u, 'a' + i % 26, 8);
+	}
+	for (uint16_t i = 0; i < navail; i++)
+		avail[2 + i] = (uint16_t)(2 * i);
+	avail[1] = navail;
+	usedr[1] = used;
+	mt.regions[0] = (struct vio_vhu_mem_region){ 0, RAW_MEM, (uintptr_t)mem, 0 };
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_MEM_TABLE, &mt, 40, mfd), 0);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_INFLIGHT_FD, d, 24, dup(rfd)), 0);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_VRING_NUM, &num, 8, -1), 0);
+	addr.desc_user_addr = (uintptr_t)desc;
+	addr.avail_user_addr = (uintptr_t)avail;
+	addr.used_user_addr = (uintptr_t)usedr;
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_VRING_ADDR, &addr, 40, -1), 0);
+	num.num = used; /* the front-end's base after a crash: the used index */
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_VRING_BASE, &num, 8, -1), 0);
+	kfd = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_VRING_CALL, &q0, 8, kfd), 0);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_VRING_KICK, &q0, 8, dup(kfd)), 0);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_VRING_ENABLE, &en, 8, -1), 0);
+	return mem;
+}
+
+/* Wait (bounded) until the used index of the raw ring reaches want. */
+static bool raw_used_reaches(uint8_t *mem, uint16_t want)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (atomic_load((_Atomic uint16_t *)(mem + 8192 + 2)) == want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * A restarted backend: heads 0..5 were taken (avail idx 6), used idx 2 (the
+ * chains at heads 0 and 4 completed), heads 2, 6, 8, 10 still marked in
+ * flight. The backend must pop exactly those four again, in the order of
+ * their counters, and then carry on with new ones.
+ */
+static void test_inflight_resubmit_split(void **state)
+{
+	struct app *a = app_new();
+	int fd = raw_negotiated(a), rfd;
+	struct vio_vhu_inflight d = get_inflight(fd, NQ, RAW_QS, &rfd);
+	struct t_infl_split *r = mmap(NULL, d.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+	struct virtq_used_elem *ue;
+	uint16_t order[4] = { 6, 2, 10, 8 };
+	uint8_t *mem;
+
+	assert_true(r != MAP_FAILED);
+	r->version = 1;
+	r->desc_num = RAW_QS;
+	r->used_idx = 2;
+	for (int i = 0; i < 4; i++) {
+		r->desc[order[i]].inflight = 1;
+		r->desc[order[i]].counter = 100 + i;
+	}
+	mem = raw_ring_with_region(fd, rfd, &d, 6, 2);
+	ue = (struct virtq_used_elem *)(mem + 8192 + 4);
+	assert_true(raw_used_reaches(mem, 6));
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(ue[2 + i].id, order[i]);
+		assert_int_equal(ue[2 + i].len, 8);
+		assert_int_equal(r->desc[order[i]].inflight, 0);
+	}
+	assert_int_equal(r->used_idx, 6);
+	/* a new chain after the resubmitted ones: avail slot 6 is head 12 */
+	((uint16_t *)(mem + 4096))[2 + 6] = 12;
+	atomic_store((_Atomic uint16_t *)(mem + 4096 + 2), (uint16_t)7);
+	/* no kick: the test's poll thread wakes by itself every few ms */
+	assert_true(raw_used_reaches(mem, 7));
+	assert_int_equal(ue[6].id, 12);
+	assert_false(raw_get_u64(fd, VHOST_USER_GET_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	close(fd);
+	wait_connected(a, 0);
+	munmap(r, d.mmap_size);
+	munmap(mem, RAW_MEM);
+	close(rfd);
+	app_free(a);
+}
+
+/* Regions a front-end scribbled on: the queue fails (NEEDS_RESET), nothing crashes. */
+static void test_inflight_corrupt(void **state)
+{
+	for (int kind = 0; kind < 5; kind++) {
+		struct app *a = app_new();
+		int fd = raw_negotiated(a), rfd;
+		struct vio_vhu_inflight d = get_inflight(fd, NQ, RAW_QS, &rfd);
+		struct t_infl_split *r =
+			mmap(NULL, d.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+		uint8_t *mem;
+
+		assert_true(r != MAP_FAILED);
+		r->version = 1;
+		r->desc_num = RAW_QS;
+		r->used_idx = 0;
+		switch (kind) {
+		case 0: r->version = 7; break;
+		case 1: r->desc_num = RAW_QS * 2; break;
+		case 2: r->desc[3].inflight = 9; break;
+		case 3: r->used_idx = 100; break; /* used ring 0: a "batch" of 65436 */
+		case 4:
+			r->used_idx = 65535; /* one used entry unrecorded, its batch link out of range */
+			r->last_batch_head = 5000;
+			break;
+		}
+		mem = raw_ring_with_region(fd, rfd, &d, kind == 4 ? 1 : 0, 0);
+		assert_true(raw_get_u64(fd, VHOST_USER_GET_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+		assert_int_equal(atomic_load(&a->dev.started[0]), 0);
+		close(fd);
+		wait_connected(a, 0);
+		munmap(r, d.mmap_size);
+		munmap(mem, RAW_MEM);
+		close(rfd);
+		app_free(a);
+	}
+}
+
 /* Client mode: the backend connects to us, and again after we drop it. */
 static void test_client_mode(void **state)
 {
@@ -724,7 +988,7 @@ static void test_client_mode(void **state)
 	int lfd, cfd;
 
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vio-vhu-test-c%d.sock", (int)getpid());
-	lfd = vio_vhu_listen(sock_path);
+	lfd = vio_vhu_listen(sock_path, 0600);
 	assert_true(lfd >= 0);
 	assert_int_equal(vio_vhu_backend_new(&o, &b), 0);
 	for (int round = 0; round < 2; round++) {
@@ -752,6 +1016,52 @@ static void test_client_mode(void **state)
 	unlink(sock_path);
 }
 
+/*
+ * The backend request channel: refused before it is agreed or when the fd is
+ * not a socket; once set, a config change reaches the front-end as a
+ * CONFIG_CHANGE message, sent without waiting for any reply.
+ */
+static void test_backend_channel(void **state)
+{
+	struct app *a = app_new();
+	struct vio_vhu_msg m;
+	int fd, sp[2], efd;
+	uint64_t pf;
+
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), -ENOTCONN);
+	fd = raw_connect(a);
+	pf = raw_get_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
+	assert_true(pf & VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ));
+	/* Agreed without the channel: no way to tell the front-end. */
+	pf &= ~VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, -1), 0);
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), -ENOTSUP);
+	pf |= VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, -1), 0);
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), -ENOTCONN); /* no fd yet */
+	/* Not a socket: refused. */
+	efd = eventfd(0, EFD_CLOEXEC);
+	assert_true(raw_acked(fd, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, efd) != 0);
+	close(efd);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, sp[1]), 0);
+	close(sp[1]);
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), 0);
+	assert_int_equal(vio_vhu_set_timeout(sp[0], 2000), 0);
+	assert_int_equal(vio_vhu_recv_all(sp[0], &m, VHOST_USER_HDR_SIZE), 0);
+	assert_int_equal(m.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
+	assert_int_equal(m.flags, VHOST_USER_VERSION); /* no reply asked for */
+	assert_int_equal(m.size, 0);
+	/* A front-end that never reads the channel cannot stall the backend. */
+	for (int i = 0; i < 100000; i++)
+		if (vio_vhu_backend_config_changed(a->b) == -EAGAIN)
+			break;
+	assert_int_equal(vio_vhu_backend_config_changed(a->b), -EAGAIN);
+	close(sp[0]);
+	close(fd);
+	app_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -763,6 +1073,10 @@ int main(void)
 		cmocka_unit_test_setup(test_midsetup_disconnect, setup),
 		cmocka_unit_test_setup(test_backend_refusals, setup),
 		cmocka_unit_test_setup(test_client_mode, setup),
+		cmocka_unit_test_setup(test_inflight_refusals, setup),
+		cmocka_unit_test_setup(test_inflight_resubmit_split, setup),
+		cmocka_unit_test_setup(test_inflight_corrupt, setup),
+		cmocka_unit_test_setup(test_backend_channel, setup),
 	};
 
 	if (getenv("VIO_TEST_LOG"))

@@ -47,6 +47,9 @@ static void usage(FILE *f)
 		"                     after the load every block written is read back and checked.\n"
 		"                     Blocks not written in this run are never checked. Exit 1 on\n"
 		"                     any mismatch, naming the first bad sector\n"
+		"  --reconnect        when the backend goes away during the load, connect again\n"
+		"                     (for up to 30 s) and resume: its inflight region lets a\n"
+		"                     restarted backend finish what it had taken\n"
 		"  --spin-us N        busy-poll this long without a completion before sleeping on\n"
 		"                     the queue's call eventfd (50; 0: sleep at once)\n"
 		"  --packed           ask for VIRTIO_F_RING_PACKED (fail if not offered)\n"
@@ -91,7 +94,7 @@ static int parse_bs(const char *s, uint32_t *out)
 }
 
 enum { OPT_SOCKET = 256, OPT_RW, OPT_BS, OPT_DEPTH, OPT_QUEUES, OPT_SECS, OPT_SIZE, OPT_MIX,
-       OPT_VERIFY, OPT_SPIN, OPT_PACKED, OPT_NO_EIDX, OPT_NO_INDIRECT, OPT_MACHINE, OPT_INFO,
+       OPT_VERIFY, OPT_SPIN, OPT_PACKED, OPT_NO_EIDX, OPT_NO_INDIRECT, OPT_MACHINE, OPT_INFO, OPT_RECONNECT,
        OPT_HELP };
 
 static const struct option longopts[] = {
@@ -104,6 +107,7 @@ static const struct option longopts[] = {
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "rwmixread", required_argument, NULL, OPT_MIX },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "reconnect", no_argument, NULL, OPT_RECONNECT },
 	{ "spin-us", required_argument, NULL, OPT_SPIN },
 	{ "packed", no_argument, NULL, OPT_PACKED },
 	{ "no-event-idx", no_argument, NULL, OPT_NO_EIDX },
@@ -127,6 +131,7 @@ static int parse_one(struct blk_opts *o, int c, const char *arg)
 	case OPT_MIX: return parse_uint_arg(PROG, "--rwmixread", arg, 0, 100, &o->rwmixread);
 	case OPT_SPIN: return parse_uint_arg(PROG, "--spin-us", arg, 0, 1000000, &o->spin_us);
 	case OPT_VERIFY: o->verify = true; return 0;
+	case OPT_RECONNECT: o->reconnect = true; return 0;
 	case OPT_PACKED: o->packed = true; return 0;
 	case OPT_NO_EIDX: o->no_event_idx = true; return 0;
 	case OPT_NO_INDIRECT: o->no_indirect = true; return 0;

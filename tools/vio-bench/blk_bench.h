@@ -41,7 +41,11 @@ struct blk_opts {
 	unsigned iodepth, queues, seconds, rwmixread, spin_us;
 	uint64_t size;
 	bool verify, machine, info, packed, no_event_idx, no_indirect;
+	bool reconnect; /* a backend that goes away is waited for and resumed */
 };
+
+/* --reconnect: how long a restarted backend may take to listen again. */
+#define BLK_RECONNECT_NS 30000000000ull
 
 /* What the device told us, and what we planned from it. */
 struct blk_dev {
@@ -100,6 +104,7 @@ struct blk_run {
 	struct blk_dev d;
 	struct vio_vhu_frontend *f;
 	struct vio_blk_client *c;
+	unsigned reconnects; /* --reconnect: times the backend came back */
 	uint32_t *gen;              /* --verify: per block; each entry owned by one queue */
 	uint64_t seed;              /* patterns differ from one run to the next */
 	atomic_bool stop;

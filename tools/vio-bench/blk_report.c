@@ -48,6 +48,31 @@ static uint64_t total_ops(const struct blk_run *run)
 }
 
 /* The main thread's part: a progress line on stderr about once a second. */
+/*
+ * --reconnect: the backend closed its end; connect again until it listens
+ * (bounded). The jobs keep polling their rings meanwhile: what they wait
+ * for completes once the restarted backend resubmits it.
+ */
+static void blk_reconnect(struct blk_run *run)
+{
+	uint64_t deadline = blk_now_ns() + BLK_RECONNECT_NS;
+	int r;
+
+	if (!run->o.reconnect || vio_vhu_frontend_check(run->f) == 0)
+		return;
+	fprintf(stderr, "vio-bench blk: %s: backend went away, reconnecting\n", run->o.socket);
+	while ((r = vio_vhu_frontend_reconnect(run->f)) != 0) {
+		if (blk_interrupted || blk_now_ns() > deadline) {
+			fprintf(stderr, "vio-bench blk: %s: reconnect failed: %s\n", run->o.socket,
+				strerror(-r));
+			return;
+		}
+		usleep(20000);
+	}
+	run->reconnects++;
+	fprintf(stderr, "vio-bench blk: %s: reconnected\n", run->o.socket);
+}
+
 void blk_progress(struct blk_run *run, uint64_t t0)
 {
 	bool tty = isatty(STDERR_FILENO);
@@ -57,6 +82,7 @@ void blk_progress(struct blk_run *run, uint64_t t0)
 	while (!blk_interrupted && !all_finished(run)) {
 		uint64_t t = blk_now_ns(), n, next = t0 + (s + 1) * 1000000000ull;
 
+		blk_reconnect(run);
 		if (t < next) {
 			/* Short naps: Ctrl-C and jobs that died are noticed quickly. */
 			usleep((useconds_t)((next - t) / 1000 < 100000 ? (next - t) / 1000 : 100000));
