@@ -6,7 +6,9 @@
  * sector, header cut anywhere, data split into up to 140 segments, status
  * byte alone or glued to the data, no writable part at all. The chains go
  * through a real driver-side queue (vio_virtq_add) to the device's queue
- * (tests/unit/vq_harness.c), both layouts, with or without indirect tables.
+ * (tests/unit/vq_harness.c); the first input byte chooses the layout, the
+ * negotiated features (indirect, event index, discard, write-zeroes) and a
+ * read-only disk.
  *
  * The device is checked against a model of the disk and of the spec's
  * rules (virtio 1.2, 5.2.6): every request gets the status the rules give,
@@ -47,6 +49,8 @@ struct fzb {
 	struct vqh_q q;
 	struct vio_blk *blk;
 	struct vio_vdev vdev;
+	uint64_t features;     /* negotiated: DISCARD / WRITE_ZEROES only when agreed */
+	uint32_t max_dwz;      /* sectors per discard / write-zeroes segment (config space) */
 	bool readonly, started;
 	struct req reqs[NSLOTS];
 	unsigned inflight;
@@ -114,6 +118,9 @@ static int expect_status(const struct fzb *b, const struct req *r)
 		return out_data || !in_data ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
+		if (!(b->features & VIO_BIT(type == VIRTIO_BLK_T_DISCARD ? VIRTIO_BLK_F_DISCARD
+									  : VIRTIO_BLK_F_WRITE_ZEROES)))
+			return VIRTIO_BLK_S_UNSUPP; /* a command of a feature not agreed */
 		if (in_data || b->readonly || !out_data || out_data % 16 || out_data / 16 > 16)
 			return VIRTIO_BLK_S_IOERR;
 		for (uint32_t i = 0; i < out_data / 16; i++) {
@@ -124,7 +131,7 @@ static int expect_status(const struct fzb *b, const struct req *r)
 				return VIRTIO_BLK_S_UNSUPP;
 			if (type == VIRTIO_BLK_T_DISCARD && flags)
 				return VIRTIO_BLK_S_UNSUPP;
-			if (num > (1u << 22) || !range_ok(get64(s), num))
+			if (num > b->max_dwz || !range_ok(get64(s), num))
 				return VIRTIO_BLK_S_IOERR;
 		}
 		return VIRTIO_BLK_S_OK;
@@ -444,7 +451,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				: (uint16_t)(8u << (sb % (indirect ? 4 : 6)));
 	uint64_t f = vqh_features(packed ? &vqh_packed : &vqh_split,
 				  (indirect ? vqh_bit(VIRTIO_F_INDIRECT_DESC) : 0) |
-				  (fl & 4 ? vqh_bit(VIRTIO_F_EVENT_IDX) : 0));
+				  (fl & 4 ? vqh_bit(VIRTIO_F_EVENT_IDX) : 0) |
+				  (fl & 0x10 ? vqh_bit(VIRTIO_BLK_F_DISCARD) : 0) |
+				  (fl & 0x20 ? vqh_bit(VIRTIO_BLK_F_WRITE_ZEROES) : 0));
 	struct vio_blk_opts o = { .name = "fuzz blk", .ram_size = DISK_BYTES,
 				  .readonly = fl & 8, .serial = SERIAL };
 	struct vio_vq_ctx ctx;
@@ -455,7 +464,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(b->known, 1, sizeof(b->known)); /* a new RAM disk reads zeroes */
 	FZ_CHECK(vio_blk_new(&o, &b->blk) == 0, "vio_blk_new");
 	b->vdev = vio_blk_vdev(b->blk);
-	FZ_CHECK(!(f & ~b->vdev.ops->get_features(b->vdev.dev)), "features not offered");
+	f &= b->vdev.ops->get_features(b->vdev.dev); /* a read-only disk offers no discard */
+	b->features = f;
+	FZ_CHECK(b->vdev.ops->get_config(b->vdev.dev,
+					 offsetof(struct virtio_blk_config, max_discard_sectors),
+					 &b->max_dwz, 4) == 0, "get_config");
 	if (vqh_mem_init(&b->m, vqh_q_bytes(f, qsize, indirect ? MAX_SEGS : 0) +
 			       NSLOTS * SLOT_BYTES + 4096) ||
 	    vqh_q_init(&b->q, &b->m, f, qsize, indirect ? MAX_SEGS : 0))

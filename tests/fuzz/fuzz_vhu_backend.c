@@ -7,9 +7,16 @@
  * front-end socket; then a stream of operations:
  *  - a message: request id (known ids mostly, any id now and then), flags,
  *    payload (any size, the discard path's large ones included), and up to
- *    ten fds from a fixed pool: two 64 KiB memfds and a 4 KiB one (the
- *    "guest memory"), two eventfds, a pipe (an fd mmap refuses);
- *  - a write into the guest memory (rings and buffers for the device);
+ *    ten fds from a fixed pool: two 64 KiB memfds (one sealed against
+ *    resizing, one not) and a sealed 4 KiB one (guest memory, inflight
+ *    region), two eventfds, a pipe (an fd that is no memory file and no
+ *    eventfd), a socket (for the backend request channel). No SIGBUS guard
+ *    is installed: nothing here truncates guest memory, so a SIGBUS is a
+ *    bug the fuzzer must see;
+ *  - a write into the guest memory (rings and buffers for the device, or
+ *    an inflight region the backend was given);
+ *  - a config-change notice on the backend's request channel (a socket
+ *    from the pool, if the front-end handed it over);
  *  - a poll of every queue the backend handed to the application, as a
  *    poller thread would (here in the same thread, so nothing sleeps);
  *  - a message cut short and the socket closed; a reconnect.
@@ -35,14 +42,16 @@
 
 #define GUEST_LEN (64u << 10)
 #define SMALL_LEN 4096u
-#define NPOOL 6
+#define NPOOL 7
 #define NQUEUES 2
 #define FZ_OPS 128
 
 static char sock_path[64];
 static char sock_dir[32];
-static int pool[NPOOL];        /* memfd A, memfd B, small memfd, eventfd x2, pipe */
-static uint8_t *guest[2];      /* our view of memfd A and B */
+static int pool[NPOOL];        /* memfd A, memfd B, small memfd, eventfd x2, pipe, socket */
+static uint8_t *guest[3];      /* our view of the three memfds */
+static const size_t guest_len[3] = { GUEST_LEN, GUEST_LEN, SMALL_LEN };
+static int channel;            /* our end of the socket the backend may take as its channel */
 
 struct run {
 	struct vio_vhu_backend *b;
@@ -84,8 +93,7 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const size_t lens[3] = { GUEST_LEN, GUEST_LEN, SMALL_LEN };
-	int p[2];
+	int p[2], sp[2];
 
 	fz_log_init();
 	snprintf(sock_dir, sizeof(sock_dir), "/tmp/vio-fuzz-XXXXXX");
@@ -94,12 +102,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(sock_path, sizeof(sock_path), "%s/s", sock_dir);
 	atexit(cleanup);
 	for (int i = 0; i < 3; i++) {
-		pool[i] = memfd_create(i < 2 ? "fz-guest" : "fz-small", MFD_CLOEXEC);
-		if (pool[i] < 0 || ftruncate(pool[i], (off_t)lens[i]))
+		pool[i] = memfd_create(i < 2 ? "fz-guest" : "fz-small",
+				       MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (pool[i] < 0 || ftruncate(pool[i], (off_t)guest_len[i]))
 			abort();
 	}
-	for (int i = 0; i < 2; i++) {
-		guest[i] = mmap(NULL, GUEST_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, pool[i], 0);
+	/* B and the small one sealed against resizing as QEMU seals its memfds, A not. */
+	if (fcntl(pool[1], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) ||
+	    fcntl(pool[2], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+		abort();
+	for (int i = 0; i < 3; i++) {
+		guest[i] = mmap(NULL, guest_len[i], PROT_READ | PROT_WRITE, MAP_SHARED, pool[i], 0);
 		if (guest[i] == MAP_FAILED)
 			abort();
 	}
@@ -109,6 +122,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	pool[5] = p[0];
 	close(p[1]);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp))
+		abort();
+	pool[6] = sp[0];
+	channel = sp[1];
 	return 0;
 }
 
@@ -201,7 +218,7 @@ static const uint8_t ids[] = {
 	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
 	24, 25, 31, 32, 34, 35, 36, 37, 38, 39, 40,
 	/* the set-up messages again, so sequences of them come up often */
-	5, 8, 9, 10, 12, 13, 18, 37, 39,
+	5, 8, 9, 10, 12, 13, 18, 37, 39, 31, 32,
 	0, 26, 33, 41, 63,
 };
 
@@ -281,12 +298,31 @@ static void poll_queues(struct run *r)
 
 static void guest_write(struct fz *in)
 {
-	uint8_t which = fz_u8(in) & 1;
-	size_t off = fz_u16(in) % GUEST_LEN, len = fz_u8(in);
+	uint8_t which = fz_u8(in) % 3;
+	size_t off = fz_u16(in) % guest_len[which], len = fz_u8(in);
 
-	if (len > GUEST_LEN - off)
-		len = GUEST_LEN - off;
+	if (len > guest_len[which] - off)
+		len = guest_len[which] - off;
 	fz_bytes(in, guest[which] + off, len);
+}
+
+/* Whatever the backend sent on its request channel (if it took ours): read and dropped. */
+static void drain_channel(void)
+{
+	uint8_t buf[4096];
+
+	while (recv(channel, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* The device's config changed: a CONFIG_CHANGE on the channel, sent without waiting. */
+static void config_changed(struct run *r)
+{
+	int rc = vio_vhu_backend_config_changed(r->b);
+
+	FZ_CHECK(rc == 0 || rc == -ENOTCONN || rc == -ENOTSUP || rc == -EAGAIN,
+		 "config_changed: %d", rc);
+	drain_channel();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -302,8 +338,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct run r = { .fd = -1 };
 	int fds0 = fz_count_fds(), maps0 = count_guest_maps();
 
-	memset(guest[0], 0, GUEST_LEN);
-	memset(guest[1], 0, GUEST_LEN);
+	for (int i = 0; i < 3; i++)
+		memset(guest[i], 0, guest_len[i]);
+	drain_channel();
 	FZ_CHECK(vio_blk_new(&bo, &r.blk) == 0, "vio_blk_new");
 	r.vdev = vio_blk_vdev(r.blk);
 	o.vdev = r.vdev;
@@ -316,11 +353,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0: guest_write(&in); break;
 		case 1: poll_queues(&r); break;
 		case 2:
-			if (fz_u8(&in) % 4 == 0) {
-				cut_and_close(&r, &in);
-				break;
+			switch (fz_u8(&in) % 4) {
+			case 0: cut_and_close(&r, &in); break;
+			case 1: config_changed(&r); break;
+			default: message(&r, &in); poll_queues(&r); break;
 			}
-			/* fall through */
+			break;
 		default: message(&r, &in); poll_queues(&r); break;
 		}
 	}

@@ -156,8 +156,9 @@ def blk_req(sel, sector, nsec=1, kout=0, kin=0, shape=0, segs=(), idlen=20, out_
 def blk_seeds():
     t = 'blk_request'
     DRAIN = u8(3)
-    for fl, name in ((0, 'split'), (1, 'packed'), (2 | 4, 'split-indirect-event'),
-                     (1 | 2, 'packed-indirect')):
+    DWZ = 0x10 | 0x20  # discard and write-zeroes negotiated
+    for fl, name in ((DWZ, 'split'), (1 | DWZ, 'packed'), (2 | 4 | DWZ, 'split-indirect-event'),
+                     (1 | 2, 'packed-indirect-no-dwz')):
         s = u8(fl) + u8(1)
         s += blk_req(T_OUT, 3, 2, kout=1, out_cuts=(16,)) + blk_req(T_IN, 3, 2, kin=2, in_cuts=(200, 255))
         s += DRAIN + blk_req(T_FLUSH, 0) + blk_req(T_GET_ID, 0, idlen=25)
@@ -179,7 +180,7 @@ def blk_seeds():
 IDS = list(range(1, 26)) + [31, 32] + list(range(34, 41))
 GUEST_UADDR = 0x7f0000000000
 NEED_REPLY = 1
-POOL_MEM_A, POOL_MEM_B, POOL_SMALL, POOL_EVT1, POOL_EVT2, POOL_PIPE = range(6)
+POOL_MEM_A, POOL_MEM_B, POOL_SMALL, POOL_EVT1, POOL_EVT2, POOL_PIPE, POOL_SOCKET = range(7)
 
 
 def msg(req, payload=b'', fds=(), need_reply=False):
@@ -191,6 +192,9 @@ def msg(req, payload=b'', fds=(), need_reply=False):
     for f in fds[1:]:
         s += u8(f)
     return s
+
+
+CONFIG_CHANGED = u8(2) + u8(1)
 
 
 def guest(off, data, which=0):
@@ -234,11 +238,11 @@ def blk_in_request_packed():
     return guest(0, d) + guest(0x1000, hdr)
 
 
-def vhu_setup(features, mem_msg, packed=False, qsize=16, proto=True):
+def vhu_setup(features, mem_msg, packed=False, qsize=16, proto=True, extra=b'', proto_bits=PROTO):
     s = msg(1) + msg(2, u64(features))
     if proto:
-        s += msg(15) + msg(16, u64(PROTO)) + msg(17) + msg(36)
-    s += mem_msg
+        s += msg(15) + msg(16, u64(proto_bits)) + msg(17) + msg(36)
+    s += extra + mem_msg
     s += msg(8, u32(0) + u32(qsize), need_reply=proto)
     if packed:
         s += msg(9, vring_addr(0, GUEST_UADDR, GUEST_UADDR + 16 * qsize + 4, GUEST_UADDR + 16 * qsize))
@@ -282,6 +286,15 @@ def vhu_seeds():
     s += msg(25, u32(0) + u32(2) + u32(0) + u16(7), need_reply=True) + msg(19, u64(0), need_reply=True)
     s += msg(13, u64(5), fds=(POOL_EVT1,)) + msg(14, u64(0x100)) + msg(3) + msg(4)
     write(t, 'refusals', s)
+    # the backend request channel and an inflight region (in the small memfd), then a restart
+    inflight = lambda size: u64(size) + u64(0) + u16(2) + u16(16) + u32(0)
+    chan = msg(21, fds=(POOL_SOCKET,)) + msg(31, inflight(0)) + \
+        msg(32, inflight(2 * 320), fds=(POOL_SMALL,), need_reply=True)  # 2 split queues of 16
+    proto = PROTO | (1 << 5) | (1 << 12)
+    s = vhu_setup(base | (1 << F_EVENT_IDX), table1, extra=chan, proto_bits=proto)
+    s += blk_in_request_split(16) + POLL + CONFIG_CHANGED + msg(11, u32(0) + u32(0))
+    s += msg(12, u64(0), fds=(POOL_EVT1,)) + POLL + guest(0, b'\xff' * 64, which=2) + msg(34)
+    write(t, 'inflight-channel', s)
 
 
 if __name__ == '__main__':
