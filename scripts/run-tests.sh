@@ -38,7 +38,7 @@ run_unit() { # name builddir meson-options...
 			failed=$((failed + 1)); failures+=("$name/$t")
 			echo "FAIL: $name/$t" ;;
 		esac
-	done < <(grep -E '^ *[0-9]+/[0-9]+ ' "$dir/vio-test.log")
+	done < <(sed '/^Summary of Failures/,$d' "$dir/vio-test.log" | grep -E '^ *[0-9]+/[0-9]+ ')
 	[ $rc -eq 0 ] || sed -n '/^--- /,/^-------/p' "$dir/vio-test.log" | tail -80
 	return 0
 }
