@@ -22,6 +22,7 @@ bench: all
 	@scripts/install-deps.sh bench
 	@bash bench/ring.sh
 	@bash bench/blk.sh
+	@bash bench/net.sh
 
 docs: all
 	@scripts/install-deps.sh docs

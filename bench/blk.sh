@@ -1,24 +1,43 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Block benchmark: vio-bench blk (vio's vhost-user frontend) against viod
-# and qemu-storage-daemon, 4 KiB random read and write at iodepth 1 and 32,
-# one queue, in pairs doing the same work: viod's RAM disk vs qsd on a raw
-# file in tmpfs (data kept in memory), and viod's null disk vs qsd's null-co
-# with read-zeroes (request path only). Runs are interleaved (viod-ram,
-# viod-null, qsd-null, qsd-file, viod-ram, ...), each figure is the median
-# of --runs runs. Prints IOPS, p50, p99 and the viod / qsd ratio per pair.
+# Block benchmark, like for like: viod against qemu-storage-daemon doing the
+# same work, with the machine's own limit beside every row. 4 KiB random read
+# and write at iodepth 1 and 32, one queue, vio-bench blk as the client.
+#   null    viod null disk         vs qsd null-co (read-zeroes): request path only
+#   ram     viod RAM disk          vs qsd null-co (qsd does no work, viod copies);
+#           limit: vio-bench copy, the same 4 KiB copies alone on one thread
+#   shm     viod file on tmpfs     vs qsd, same file, cache.direct=off aio=io_uring;
+#           limit: fio on the file (pvsync2: one thread, the page-cache copy alone)
+#   dio     viod file, O_DIRECT    vs qsd, same file, cache.direct=on aio=io_uring;
+#           limit: fio on the file (io_uring, direct, same iodepth)
+#   null2q  viod null disk, 2 queues on 2 threads (client: 2 queues, iodepth each)
+#           vs the 1-queue null row: scaling
+# Runs are interleaved (every target of a cell once, then again), each figure
+# is the median of --runs runs; latency is submit to completion (fio too: lat, not clat).
+# Prints the table, writes blk.txt, blk.tsv and blk.png (gnuplot) into --out
+# (bench/results, the figures README.md shows).
 #
-# usage: bench/blk.sh [--runs N] [--seconds S] [--build DIR]
+# usage: bench/blk.sh [--runs N] [--seconds S] [--build DIR] [--size SIZE]
+#          [--works "null ram shm dio null2q"] [--shm-dir DIR] [--disk-dir DIR]
+#          [--out DIR] [--raw]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=3 secs=3 build=build
+runs=3 secs=3 build=build size=1G out=bench/results raw=0
+works="null ram shm dio null2q" shm_dir=/dev/shm disk_dir=/var/tmp
+cmdline="bench/blk.sh $*"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs=$2; shift 2 ;;
 	--seconds) secs=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
-	-h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--size) size=$2; shift 2 ;;
+	--works) works=$2; shift 2 ;;
+	--shm-dir) shm_dir=$2; shift 2 ;;
+	--disk-dir) disk_dir=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--raw) raw=1; shift ;;
+	-h | --help) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/blk.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -28,74 +47,196 @@ scripts/install-deps.sh bench
 ninja -C "$build" >/dev/null
 bench=$build/tools/vio-bench/vio-bench
 viod=$build/src/daemon/viod
-command -v qemu-storage-daemon >/dev/null || { echo "qemu-storage-daemon: not found (apt-get install qemu-system-common)"; exit 1; }
+for t in qemu-storage-daemon fio gnuplot; do
+	command -v $t >/dev/null || { echo "bench/blk.sh: $t not found (scripts/install-deps.sh bench)" >&2; exit 1; }
+done
 
-dir=$(mktemp -d /tmp/vio-blkbench.XXXXXX)
-shm=$(mktemp -d /dev/shm/vio-blkbench.XXXXXX)
+tmp=$(mktemp -d /tmp/vio-blkbench.XXXXXX)
+shm=$(mktemp -d "$shm_dir/vio-blkbench.XXXXXX")
+disk=$(mktemp -d "$disk_dir/vio-blkbench.XXXXXX")
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$dir" "$shm"
+	rm -rf "$tmp" "$shm" "$disk"
 }
 trap cleanup EXIT INT TERM
 
-wait_sock() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; return 1; }
+has() { [[ " $works " == *" $1 "* ]]; }
+wait_sock() {
+	for _ in $(seq 600); do [ -S "$1" ] && return 0; sleep 0.05; done
+	echo "bench/blk.sh: no socket $1" >&2; return 1
+}
+bytes=$(numfmt --from=iec "$size")
 
-size=1G
-truncate -s $size "$shm/disk.img"
-"$viod" -q --blk "sock=$dir/viod-ram.sock,ram=$size,queues=1" \
-	--blk "sock=$dir/viod-null.sock,null=$size,queues=1" &
-pids+=($!)
-qemu-storage-daemon \
-	--blockdev driver=null-co,node-name=null0,size=1073741824,read-zeroes=on \
-	--export type=vhost-user-blk,id=e0,node-name=null0,addr.type=unix,addr.path="$dir/qsd-null.sock",writable=on,num-queues=1 &
-pids+=($!)
-qemu-storage-daemon \
-	--blockdev driver=file,node-name=file0,filename="$shm/disk.img",cache.direct=off,aio=threads \
-	--export type=vhost-user-blk,id=e1,node-name=file0,addr.type=unix,addr.path="$dir/qsd-file.sock",writable=on,num-queues=1 &
-pids+=($!)
-for s in viod-ram viod-null qsd-null qsd-file; do wait_sock "$dir/$s.sock"; done
+# The files: written through once, so that reads find data and O_DIRECT
+# writes find allocated blocks; the tmpfs file then lives in the page cache.
+if has shm; then
+	dd if=/dev/urandom of="$shm/disk.img" bs=1M count=$((bytes >> 20)) status=none
+fi
+if has dio; then
+	dd if=/dev/urandom of="$disk/disk.img" bs=1M count=$((bytes >> 20)) oflag=direct status=none
+	sync
+fi
 
-targets=(viod-ram viod-null qsd-null qsd-file)
-declare -A pair=([qsd-null]=viod-null [qsd-file]=viod-ram)
-declare -A iops p50 p99
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+viod_start() { # name spec [threads]
+	"$viod" -q --threads "${3:-1}" --blk "sock=$tmp/$1.sock,$2" &
+	pids+=($!)
+}
+qsd_start() { # name blockdev
+	qemu-storage-daemon --blockdev "$2" \
+		--export "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=$tmp/$1.sock,writable=on,num-queues=1" &
+	pids+=($!)
+}
+targets=()
+if has null || has ram || has null2q; then
+	viod_start viod-null "null=$size"; targets+=(viod-null)
+	qsd_start qsd-null "driver=null-co,node-name=n0,size=$bytes,read-zeroes=on"; targets+=(qsd-null)
+fi
+if has ram; then
+	viod_start viod-ram "ram=$size"; targets+=(viod-ram copy)
+fi
+if has shm; then
+	viod_start viod-shm "file=$shm/disk.img"; targets+=(viod-shm)
+	qsd_start qsd-shm "driver=file,node-name=n0,filename=$shm/disk.img,cache.direct=off,aio=io_uring"
+	targets+=(qsd-shm fio-shm)
+fi
+if has dio; then
+	viod_start viod-dio "file=$disk/disk.img,direct"; targets+=(viod-dio)
+	qsd_start qsd-dio "driver=file,node-name=n0,filename=$disk/disk.img,cache.direct=on,aio=io_uring"
+	targets+=(qsd-dio fio-dio)
+fi
+if has null2q; then
+	viod_start viod-null2q "null=$size,queues=2" 2; targets+=(viod-null2q)
+fi
+for t in "${targets[@]}"; do
+	case $t in copy | fio-*) ;; *) wait_sock "$tmp/$t.sock" ;; esac
+done
 
+# One run of target t: prints "iops p50 p99 p999" (microseconds; "-" where none).
+client() { # socket rw qd [queues]
+	"$bench" blk --socket "$1" --rw "$2" --bs 4k --iodepth "$3" --queues "${4:-1}" \
+		--seconds "$secs" --machine 2>/dev/null | tail -1 |
+		sed -E 's/.*iops=([0-9.]+).*p50_us=([0-9.]+) p99_us=([0-9.]+) p999_us=([0-9.]+).*/\1 \2 \3 \4/'
+}
+fio_run() { # file rw qd engine direct
+	fio --name=limit --filename="$1" --rw="$2" --bs=4k --iodepth="$3" --ioengine="$4" \
+		--direct="$5" --size="$bytes" --time_based --runtime="$secs" --norandommap \
+		--randrepeat=0 --lat_percentiles=1 --clat_percentiles=0 --output-format=terse \
+		--terse-version=3 2>/dev/null |
+		awk -F';' '{ iops = $8 + $49
+			for (i = 1; i <= NF; i++) {
+				split($i, kv, "%=")
+				if (kv[1] == "50.000000" && kv[2] > p50) p50 = kv[2]
+				if (kv[1] == "99.000000" && kv[2] > p99) p99 = kv[2]
+				if (kv[1] == "99.900000" && kv[2] > p999) p999 = kv[2]
+			}
+			print iops, p50, p99, p999 }'
+}
+measure() { # target rw qd
+	case $1 in
+	copy) "$bench" copy --size "$size" --iodepth "$3" --seconds "$secs" --machine \
+		$([ "$2" = randwrite ] && echo --write) | tail -1 |
+		sed -E 's/copies=([0-9.]+).*/\1 - - -/' ;;
+	fio-shm) fio_run "$shm/disk.img" "$2" 1 pvsync2 0 ;;
+	fio-dio) fio_run "$disk/disk.img" "$2" "$3" io_uring 1 ;;
+	viod-null2q) client "$tmp/$1.sock" "$2" "$3" 2 ;;
+	*) client "$tmp/$1.sock" "$2" "$3" ;;
+	esac
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g |
+	awk '{a[NR] = $1} END { if (!NR || a[1] == "-") print "-"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+declare -A S # samples: S[rw/qd/target/field] = "v v v"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for rw in randread randwrite; do
 	for qd in 1 32; do
-		declare -A samples_i=() samples_50=() samples_99=()
 		for r in $(seq "$runs"); do
 			for t in "${targets[@]}"; do
-				line=$("$bench" blk --socket "$dir/$t.sock" --rw $rw --bs 4k --iodepth $qd \
-					--queues 1 --seconds "$secs" --machine | tail -1)
-				samples_i[$t]+="$(sed -E 's/.*iops=([0-9.]+).*/\1/' <<<"$line") "
-				samples_50[$t]+="$(sed -E 's/.*p50_us=([0-9.]+).*/\1/' <<<"$line") "
-				samples_99[$t]+="$(sed -E 's/.*p99_us=([0-9.]+).*/\1/' <<<"$line") "
+				read -r i a b c <<<"$(measure "$t" $rw $qd)"
+				[ -n "${i:-}" ] || { echo "bench/blk.sh: $t $rw qd$qd: no result" >&2; i=0 a=- b=- c=-; }
+				S[$rw/$qd/$t/iops]+="$i " S[$rw/$qd/$t/p50]+="$a "
+				S[$rw/$qd/$t/p99]+="$b " S[$rw/$qd/$t/p999]+="$c "
+				[ $raw = 1 ] && echo "raw $rw qd$qd run$r $t: iops=$i p50=$a p99=$b p99.9=$c" >&2
 			done
 		done
-		for t in "${targets[@]}"; do
-			iops[$rw/$qd/$t]=$(tr ' ' '\n' <<<"${samples_i[$t]}" | grep . | median)
-			p50[$rw/$qd/$t]=$(tr ' ' '\n' <<<"${samples_50[$t]}" | grep . | median)
-			p99[$rw/$qd/$t]=$(tr ' ' '\n' <<<"${samples_99[$t]}" | grep . | median)
-		done
 	done
 done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+M() { median <<<"${S[$1/$2/$3/$4]:-}"; } # rw qd target field
 
-printf '\n4 KiB, 1 queue, %s s per run, median of %s interleaved runs\n' "$secs" "$runs"
-printf '%-10s %3s  %-9s %10s %9s %9s   %s\n' rw qd target IOPS p50_us p99_us "ratio (same work)"
-for rw in randread randwrite; do
-	for qd in 1 32; do
-		for t in "${targets[@]}"; do
-			ratio=""
-			v=${pair[$t]:-}
-			if [ -n "$v" ]; then
-				ratio=$(awk -v a="${iops[$rw/$qd/$v]}" -v b="${iops[$rw/$qd/$t]}" \
-					-v c="${p99[$rw/$qd/$v]}" -v d="${p99[$rw/$qd/$t]}" -v v="$v" \
-					'BEGIN {printf "%s/this: %.2fx IOPS, p99 %.2fx", v, (b>0)?a/b:0, (d>0)?c/d:0}')
-			fi
-			printf '%-10s %3s  %-9s %10.0f %9.1f %9.1f   %s\n' $rw $qd $t "${iops[$rw/$qd/$t]}" \
-				"${p50[$rw/$qd/$t]}" "${p99[$rw/$qd/$t]}" "$ratio"
+# work: viod target, peer target, peer label, limit target, limit label
+declare -A W_V W_P W_PL W_L W_LL
+W_V[null]=viod-null W_P[null]=qsd-null W_PL[null]="qsd null-co"
+W_V[ram]=viod-ram W_P[ram]=qsd-null W_PL[ram]="qsd null-co" W_L[ram]=copy W_LL[ram]="4K memcpy"
+W_V[shm]=viod-shm W_P[shm]=qsd-shm W_PL[shm]="qsd buffered" W_L[shm]=fio-shm W_LL[shm]="fio pvsync2"
+W_V[dio]=viod-dio W_P[dio]=qsd-dio W_PL[dio]="qsd direct" W_L[dio]=fio-dio W_LL[dio]="fio io_uring"
+W_V[null2q]=viod-null2q W_P[null2q]=viod-null W_PL[null2q]="viod 1 queue"
+
+mkdir -p "$out"
+tsv=$out/blk.tsv
+printf 'work\trw\tqd\tviod_iops\tviod_p50\tviod_p99\tviod_p999\tpeer\tpeer_iops\tpeer_p50\tpeer_p99\tpeer_p999\tlimit\tlimit_iops\n' >"$tsv"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
+{
+	echo "bench/blk.sh: 4 KiB random I/O, 1 queue (null2q: 2), $secs s per run, median of $runs interleaved runs"
+	echo "command: $cmdline"
+	echo "machine: $(nproc) CPUs, $(uname -r), load before $load_before, after $load_after; client vio-bench blk"
+	echo "latency in us, submit to completion (fio: total latency, lat_percentiles); ratio = viod / peer"
+	printf '%-7s %-9s %3s | %9s %6s %7s %7s | %-13s %9s %6s %7s %7s | %6s %6s | %-12s %9s %6s %7s %6s\n' \
+		work rw qd viod p50 p99 p99.9 peer IOPS p50 p99 p99.9 ratio p99r limit IOPS p50 p99 "v/lim"
+} | tee "$out/blk.txt"
+for w in null ram shm dio null2q; do
+	has $w || continue
+	for rw in randread randwrite; do
+		for qd in 1 32; do
+			v=${W_V[$w]} p=${W_P[$w]} l=${W_L[$w]:-}
+			vi=$(M $rw $qd $v iops) pi=$(M $rw $qd $p iops) li=-
+			[ -n "$l" ] && li=$(M $rw $qd $l iops)
+			printf '%-7s %-9s %3s | %9.0f %6s %7s %7s | %-13s %9.0f %6s %7s %7s | %6s %6s | %-12s %9s %6s %7s %6s\n' \
+				$w $rw $qd "$vi" "$(M $rw $qd $v p50)" "$(M $rw $qd $v p99)" "$(M $rw $qd $v p999)" \
+				"${W_PL[$w]}" "$pi" "$(M $rw $qd $p p50)" "$(M $rw $qd $p p99)" "$(M $rw $qd $p p999)" \
+				"$(ratio "$vi" "$pi")" "$(ratio "$(M $rw $qd $p p99)" "$(M $rw $qd $v p99)")" \
+				"${W_LL[$w]:--}" "$(awk -v x="$li" 'BEGIN { if (x == "-") print "-"; else printf "%.0f", x }')" \
+				"$(if [ -n "$l" ]; then M $rw $qd $l p50; else echo -; fi)" \
+				"$(if [ -n "$l" ]; then M $rw $qd $l p99; else echo -; fi)" \
+				"$(ratio "$vi" "$li")" | tee -a "$out/blk.txt"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $w $rw $qd "$vi" \
+				"$(M $rw $qd $v p50)" "$(M $rw $qd $v p99)" "$(M $rw $qd $v p999)" "${W_PL[$w]// /_}" \
+				"$pi" "$(M $rw $qd $p p50)" "$(M $rw $qd $p p99)" "$(M $rw $qd $p p999)" \
+				"$(l=${W_LL[$w]:--}; echo "${l// /_}")" "$li" >>"$tsv"
 		done
 	done
 done
+echo "p99r: peer p99 / viod p99 (above 1: viod's tail is lower)" | tee -a "$out/blk.txt"
+
+# Charts: IOPS per row at QD1 and QD32 (log scale), p99 at QD1.
+for qd in 1 32; do
+	awk -F'\t' -v qd=$qd 'NR > 1 && $3 == qd { lim = ($14 == "-") ? "NaN" : $14
+		printf "%s %s\t%s\t%s\t%s\t%s\t%s\n", $1, ($2 == "randread" ? "rd" : "wr"), $4, $9, lim, $6, $11 }' \
+		"$tsv" >"$tmp/qd$qd.dat"
+done
+gnuplot <<EOF
+set terminal pngcairo size 1200,900 font ",10"
+set output "$out/blk.png"
+set datafile separator "\t"
+set datafile missing "NaN"
+set multiplot layout 3,1 title "vio-bench blk, 4 KiB random, 1 queue, median of $runs runs ($(date -u +%F), load $load_before)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key outside right top vertical
+set grid ytics
+set logscale y
+set ylabel "IOPS"
+set title "iodepth 1"
+plot "$tmp/qd1.dat" using 2:xtic(1) title "viod", '' using 3 title "peer (same work)", '' using 4 title "limit (fio / memcpy)"
+set title "iodepth 32"
+plot "$tmp/qd32.dat" using 2:xtic(1) title "viod", '' using 3 title "peer (same work)", '' using 4 title "limit (fio / memcpy)"
+
+set ylabel "p99 us"
+set title "p99 latency at iodepth 1 (lower is better)"
+plot "$tmp/qd1.dat" using 5:xtic(1) title "viod", '' using 6 title "peer"
+unset multiplot
+EOF
+echo "wrote $out/blk.txt, $out/blk.tsv, $out/blk.png"

@@ -4,14 +4,17 @@
 # update only when something is missing). Usage: install-deps.sh [build|test|bench|docs|all]
 set -euo pipefail
 
-build_pkgs=(gcc meson ninja-build pkg-config liburing-dev)
+build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libjson-c-dev)
+# dpdk-dev: dpdk-testpmd, the net tests' peer; iproute2: network namespaces for the tap.
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-system-common
 	qemu-utils linux-image-amd64 busybox-static cpio e2fsprogs util-linux kmod xz-utils
-	libc6-dev procps)
+	libc6-dev procps dpdk-dev iproute2 coreutils)
 # The reference documentation (ninja -C build docs).
 docs_pkgs=(doxygen)
-# Peers the benchmarks measure against: qemu-storage-daemon, Linux's ringtest.
-bench_pkgs=(qemu-system-common linux-source-6.1 xz-utils make)
+# Peers and limits the benchmarks measure against: qemu-storage-daemon, fio on the
+# same file, Linux's ringtest, DPDK's testpmd; gnuplot draws the charts.
+bench_pkgs=(qemu-system-common linux-source-6.1 xz-utils make dpdk-dev util-linux coreutils fio
+	gnuplot-nox)
 
 case "${1:-all}" in
 build) want=("${build_pkgs[@]}") ;;

@@ -123,6 +123,33 @@ _Static_assert(offsetof(struct virtio_blk_config, max_secure_erase_sectors) == 6
 /** Longest device name kept for log lines. */
 #define VIO_BLK_NAME_MAX 128
 
+/** What requests are counted as. */
+enum vio_blk_op {
+	VIO_BLK_OP_READ, VIO_BLK_OP_WRITE, VIO_BLK_OP_FLUSH, VIO_BLK_OP_DISCARD,
+	VIO_BLK_OP_WRITE_ZEROES, VIO_BLK_OP_GET_ID, VIO_BLK_OP_OTHER, VIO_BLK_OP_COUNT
+};
+
+/** Why requests failed: the store failed, the type is unsupported, the chain was misshaped. */
+enum vio_blk_err { VIO_BLK_ERR_IOERR, VIO_BLK_ERR_UNSUPP, VIO_BLK_ERR_MALFORMED, VIO_BLK_ERR_COUNT };
+
+/** Latency buckets: bucket i counts requests that took [2^i, 2^(i+1)) us; 0 below 2 us. */
+#define VIO_BLK_LAT_BUCKETS 20
+
+/** A device's counters (one queue's, or all queues' summed). */
+struct vio_blk_stats {
+	uint64_t ops[VIO_BLK_OP_COUNT];          /**< requests completed, by kind */
+	uint64_t read_bytes, write_bytes;        /**< data moved by successful reads / writes */
+	uint64_t errors[VIO_BLK_ERR_COUNT];      /**< requests failed, by cause */
+	uint64_t throttled;                      /**< requests the rate limits held back */
+	uint64_t latency[VIO_BLK_LAT_BUCKETS];   /**< completed requests by latency */
+};
+
+/** Rate limits of a device (0: none); bursts default to a tenth of a second's worth. */
+struct vio_blk_qos {
+	uint64_t iops, iops_burst;
+	uint64_t bps, bps_burst; /**< bytes per second */
+};
+
 struct vio_blk_opts {
 	const char *name;   /**< owner of the device's log lines (NULL: the file, or "blk") */
 	const char *file;   /**< raw image or block device; NULL: RAM */
@@ -133,6 +160,8 @@ struct vio_blk_opts {
 	bool readonly;      /**< offer VIRTIO_BLK_F_RO, open O_RDONLY, refuse writes */
 	bool direct;        /**< O_DIRECT (file only) */
 	const char *serial; /**< GET_ID answer, at most 20 bytes used; NULL: "vio" */
+	uint64_t offset;    /**< the device is the window [offset, offset + length) of the */
+	uint64_t length;    /**< store (bytes, sector multiples; length 0: to the end) */
 };
 
 struct vio_blk;
@@ -149,6 +178,28 @@ VIO_API int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out);
 VIO_API struct vio_vdev vio_blk_vdev(struct vio_blk *blk);
 
 VIO_API uint64_t vio_blk_capacity_bytes(const struct vio_blk *blk);
+
+/**
+ * Change the capacity (bytes, a multiple of the block size). A file grows
+ * (ftruncate) if the window needs it; RAM and null disks cannot grow past
+ * what they were made with (-ENOSPC). Requests beyond the new end fail from
+ * now on; tell the driver (a transport's config-change notification). Control
+ * thread; queues may run. 0, -EINVAL, -EROFS, -ENOSPC or the file's errno.
+ */
+VIO_API int vio_blk_resize(struct vio_blk *blk, uint64_t bytes);
+
+/** Counters of queue q, or of all queues summed (q < 0). Any thread. 0 or -EINVAL. */
+VIO_API int vio_blk_get_stats(const struct vio_blk *blk, int q, struct vio_blk_stats *st);
+VIO_API const char *vio_blk_op_str(enum vio_blk_op op);
+VIO_API const char *vio_blk_err_str(enum vio_blk_err err);
+
+/**
+ * Set the rate limits, shared by all the device's queues (requests beyond
+ * them wait in their queue, in order; other devices are not affected).
+ * Control thread; queues may run. 0.
+ */
+VIO_API int vio_blk_set_qos(struct vio_blk *blk, const struct vio_blk_qos *qos);
+VIO_API void vio_blk_get_qos(const struct vio_blk *blk, struct vio_blk_qos *qos);
 
 /** Free. Every started queue must have been stopped (queue_stop). NULL is fine. */
 VIO_API void vio_blk_free(struct vio_blk *blk);

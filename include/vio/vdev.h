@@ -53,10 +53,27 @@ struct vio_vdev_ops {
 	 */
 	bool (*queue_full)(void *dev, unsigned q);
 	/**
+	 * Optional: nanoseconds until q can go on with requests it holds back
+	 * (rate limits) without any other event; 0 when it holds none. A poller
+	 * sleeps at most that long. Called by the thread that owns q.
+	 */
+	uint64_t (*queue_wait_ns)(void *dev, unsigned q);
+	/**
 	 * Stop q: finish (or fail) everything in flight, push it used, then
 	 * forget the queue. Called by the owner thread (or with it paused).
 	 */
 	void (*queue_stop)(void *dev, unsigned q);
+	/**
+	 * Optional, for devices whose queues reach one another (the net
+	 * switch copies a frame from one port's TX queue straight into
+	 * another port's RX queue): the thread that will poll q calls
+	 * queue_attach(q) on itself before the first queue_poll(q), and
+	 * queue_detach(q) after the last, before the queue is handed back
+	 * to be stopped. Only between the two may the device touch q from
+	 * a poll of another queue. NULL: nothing to do.
+	 */
+	void (*queue_attach)(void *dev, unsigned q);
+	void (*queue_detach)(void *dev, unsigned q);
 };
 
 /**

@@ -11,6 +11,8 @@
 #include "vio/export.h"
 #include "vio/log.h"
 #include "vio/mem.h"
+#include "vio/net.h"
+#include "vio/net_client.h"
 #include "vio/service.h"
 #include "vio/virtio_spec.h"
 #include "vio/vdev.h"

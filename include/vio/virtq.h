@@ -182,6 +182,21 @@ VIO_API unsigned vio_virtq_index(const struct vio_virtq *vq);
 VIO_API const char *vio_virtq_name(const struct vio_virtq *vq);
 VIO_API bool vio_virtq_is_packed(const struct vio_virtq *vq);
 
+/**
+ * A queue's counters, kept by its owner thread. Device side: chains popped,
+ * interrupts the driver wanted (should_notify true) and interrupts it had
+ * suppressed (should_notify false). Driver side: buffers added, kicks the
+ * device wanted (kick_prepare true) and kicks it had suppressed.
+ */
+struct vio_virtq_stats {
+	uint64_t buffers;
+	uint64_t notifies;
+	uint64_t suppressed;
+};
+
+/** Read a queue's counters (any thread; each value is read atomically, the set is not a snapshot). */
+VIO_API void vio_virtq_get_stats(const struct vio_virtq *vq, struct vio_virtq_stats *st);
+
 /* ---- device side ------------------------------------------------------- */
 
 /**

@@ -56,7 +56,11 @@ struct blk_engine_ops {
 	 */
 	int (*dwz)(struct blk_engine_queue *q, bool discard, const struct blk_engine_range *ranges,
 		   unsigned n, void *tag);
-	/* Hand what was queued since the last call to the kernel (once per burst). */
+	/*
+	 * Start what was queued since the last call, once per burst: hand it
+	 * to the kernel, or do it here (its completions are then ready for the
+	 * reap that follows).
+	 */
 	void (*commit)(struct blk_engine_queue *q);
 	/* Up to n completions; wait: block until at least one is there. Count or -errno. */
 	int (*reap)(struct blk_engine_queue *q, struct blk_engine_cpl *out, unsigned n, bool wait);
@@ -64,6 +68,12 @@ struct blk_engine_ops {
 	int (*wait_fd)(struct blk_engine_queue *q);
 	/* Only once nothing is in flight. */
 	void (*queue_close)(struct blk_engine_queue *q);
+	/*
+	 * Optional: grow the store to bytes (a file: ftruncate); size then
+	 * follows. Control thread, queues may run (their ranges were inside
+	 * the old size). 0 or negative errno.
+	 */
+	int (*resize)(struct blk_engine *e, uint64_t bytes);
 	void (*close)(struct blk_engine *e);
 };
 

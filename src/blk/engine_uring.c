@@ -2,11 +2,13 @@
 /*
  * io_uring engine: a raw image file or a block device, buffered or O_DIRECT.
  * One ring per queue (owned by that queue's thread), completions signalled
- * on an eventfd. Everything goes through the ring: reads, writes, flushes,
- * and discard / write-zeroes as fallocate, one range after the other, with
- * zero-buffer writes where the store cannot zero in place. Never checks
- * request bounds itself (the device did) and never blocks except in
- * reap(wait).
+ * on an eventfd. Reads, writes, flushes, and discard / write-zeroes as
+ * fallocate (one range after the other, with zero-buffer writes where the
+ * store cannot zero in place) go through the ring; the exception is a read,
+ * write or flush on a memory filesystem (tmpfs, ramfs) on a machine without
+ * swap, a copy the kernel cannot make wait for a device: it is done on the
+ * caller's thread (see inline_rw_ok). Never checks request bounds itself
+ * (the device did) and never blocks except in reap(wait).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "blk_engine.h"
@@ -28,6 +32,9 @@
 /* Internal operations carry this bit in their user_data (tags are aligned pointers). */
 #define OP_BIT 1u
 
+#define TMPFS_MAGIC_ 0x01021994u /* linux/magic.h */
+#define RAMFS_MAGIC_ 0x858458f6u
+
 #ifndef FALLOC_FL_NO_HIDE_STALE
 #define FALLOC_FL_NO_HIDE_STALE 0x04 /* block devices: a real discard (linux/falloc.h) */
 #endif
@@ -36,6 +43,7 @@ struct uring_engine {
 	struct blk_engine e;
 	int fd;
 	bool blockdev;
+	bool inline_rw; /* reads and writes are copies from memory: done inline (inline_rw_ok) */
 	void *zero_buf; /* aligned zeroes for the write-zeroes fallback, made on first need */
 };
 
@@ -53,6 +61,8 @@ struct uring_queue {
 	struct uring_engine *ue;
 	struct io_uring ring;
 	int efd;
+	unsigned sqe_flags; /* IOSQE_FIXED_FILE when the file is registered (index 0) */
+	int sqe_fd;         /* what SQEs name the file by: 0 (registered) or the fd */
 	bool submit_err_logged;
 	unsigned nops;
 	struct dwz_op *ops; /* one per request the queue may hold */
@@ -82,9 +92,24 @@ static int uring_queue_open(struct blk_engine *e, unsigned depth, struct blk_eng
 		goto err_free;
 	}
 	uq->nops = depth;
-	rc = io_uring_queue_init(depth, &uq->ring, 0);
+	/*
+	 * COOP_TASKRUN: a completion that needs this thread's context (the
+	 * kernel posts it through task work) waits for the thread's next entry
+	 * into the kernel instead of interrupting a busy poller with an IPI;
+	 * TASKRUN_FLAG tells reap when to enter for it. Older kernels: plain.
+	 */
+	rc = io_uring_queue_init(depth, &uq->ring, IORING_SETUP_COOP_TASKRUN |
+				 IORING_SETUP_TASKRUN_FLAG);
+	if (rc == -EINVAL)
+		rc = io_uring_queue_init(depth, &uq->ring, 0);
 	if (rc < 0)
 		goto err_free;
+	/* A registered file spares the kernel a file-table lookup and reference per request. */
+	uq->sqe_fd = uq->ue->fd;
+	if (io_uring_register_files(&uq->ring, &uq->ue->fd, 1) == 0) {
+		uq->sqe_fd = 0;
+		uq->sqe_flags = IOSQE_FIXED_FILE;
+	}
 	uq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (uq->efd < 0) {
 		rc = -errno;
@@ -116,18 +141,38 @@ static struct io_uring_sqe *get_sqe(struct uring_queue *uq)
 	return sqe;
 }
 
+/* A copy to or from a memory filesystem: the whole request now, or an error. */
+static int inline_rw(struct uring_engine *ue, bool write, const struct iovec *iov,
+		     unsigned niov, uint64_t off)
+{
+	size_t want = 0;
+	ssize_t got;
+
+	for (unsigned i = 0; i < niov; i++)
+		want += iov[i].iov_len;
+	got = write ? pwritev(ue->fd, iov, (int)niov, (off_t)off) :
+		      preadv(ue->fd, iov, (int)niov, (off_t)off);
+	if (got < 0)
+		return -errno;
+	return (size_t)got == want ? 0 : -EIO; /* short: the file shrank under us */
+}
+
 static int uring_rw(struct blk_engine_queue *q, bool write, const struct iovec *iov,
 		    unsigned niov, uint64_t off, void *tag)
 {
 	struct uring_queue *uq = uq_of(q);
-	struct io_uring_sqe *sqe = get_sqe(uq);
+	struct io_uring_sqe *sqe;
 
+	if (uq->ue->inline_rw)
+		return inline_rw(uq->ue, write, iov, niov, off);
+	sqe = get_sqe(uq);
 	if (!sqe)
 		return -EBUSY;
 	if (write)
-		io_uring_prep_writev(sqe, uq->ue->fd, iov, niov, off);
+		io_uring_prep_writev(sqe, uq->sqe_fd, iov, niov, off);
 	else
-		io_uring_prep_readv(sqe, uq->ue->fd, iov, niov, off);
+		io_uring_prep_readv(sqe, uq->sqe_fd, iov, niov, off);
+	sqe->flags |= uq->sqe_flags;
 	io_uring_sqe_set_data(sqe, tag);
 	return BLK_ENGINE_QUEUED;
 }
@@ -135,11 +180,16 @@ static int uring_rw(struct blk_engine_queue *q, bool write, const struct iovec *
 static int uring_flush(struct blk_engine_queue *q, void *tag)
 {
 	struct uring_queue *uq = uq_of(q);
-	struct io_uring_sqe *sqe = get_sqe(uq);
+	struct io_uring_sqe *sqe;
 
+	/* Memory filesystem: nothing to write back, and no worker thread for saying so. */
+	if (uq->ue->inline_rw)
+		return fdatasync(uq->ue->fd) ? -errno : 0;
+	sqe = get_sqe(uq);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_fsync(sqe, uq->ue->fd, IORING_FSYNC_DATASYNC);
+	io_uring_prep_fsync(sqe, uq->sqe_fd, IORING_FSYNC_DATASYNC);
+	sqe->flags |= uq->sqe_flags;
 	io_uring_sqe_set_data(sqe, tag);
 	return BLK_ENGINE_QUEUED;
 }
@@ -174,7 +224,8 @@ static int dwz_submit(struct uring_queue *uq, struct dwz_op *op)
 			io_uring_sqe_set_data(sqe, NULL);
 			return -ENOMEM;
 		}
-		io_uring_prep_write(sqe, ue->fd, z, left < ZERO_BUF_LEN ? (unsigned)left : ZERO_BUF_LEN,
+		io_uring_prep_write(sqe, uq->sqe_fd, z,
+				    left < ZERO_BUF_LEN ? (unsigned)left : ZERO_BUF_LEN,
 				    r->off + op->done);
 	} else {
 		if (op->discard)
@@ -185,8 +236,9 @@ static int dwz_submit(struct uring_queue *uq, struct dwz_op *op)
 			/* A punched hole reads back as zeroes, which is what unmap allows. */
 			mode = (r->unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
 			       FALLOC_FL_KEEP_SIZE;
-		io_uring_prep_fallocate(sqe, ue->fd, mode, (off_t)r->off, (off_t)r->len);
+		io_uring_prep_fallocate(sqe, uq->sqe_fd, mode, (off_t)r->off, (off_t)r->len);
 	}
+	sqe->flags |= uq->sqe_flags;
 	io_uring_sqe_set_data(sqe, (void *)((uintptr_t)op | OP_BIT));
 	return 0;
 }
@@ -292,6 +344,10 @@ static int uring_reap(struct blk_engine_queue *q, struct blk_engine_cpl *out, un
 		rc = io_uring_wait_cqe(&uq->ring, &cqe);
 		if (rc < 0)
 			return rc;
+	} else if (!io_uring_cq_ready(&uq->ring) &&
+		   (IO_URING_READ_ONCE(*uq->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
+		/* Completions wait for this thread to enter the kernel (COOP_TASKRUN). */
+		io_uring_get_events(&uq->ring);
 	}
 	io_uring_for_each_cqe(&uq->ring, head, cqe) {
 		uintptr_t data = (uintptr_t)io_uring_cqe_get_data(cqe);
@@ -346,6 +402,19 @@ static void uring_close(struct blk_engine *e)
 	free(ue);
 }
 
+/* A file grows to the size asked (a block device cannot). */
+static int uring_resize(struct blk_engine *e, uint64_t bytes)
+{
+	struct uring_engine *ue = (struct uring_engine *)e;
+
+	if (ue->blockdev)
+		return -ENOSPC;
+	if (ftruncate(ue->fd, (off_t)bytes) < 0)
+		return -errno;
+	e->size = bytes & ~(uint64_t)(e->lbs - 1);
+	return 0;
+}
+
 static const struct blk_engine_ops uring_ops = {
 	.name = "io_uring",
 	.queue_open = uring_queue_open,
@@ -356,6 +425,7 @@ static const struct blk_engine_ops uring_ops = {
 	.reap = uring_reap,
 	.wait_fd = uring_wait_fd,
 	.queue_close = uring_queue_close,
+	.resize = uring_resize,
 	.close = uring_close,
 };
 
@@ -384,6 +454,27 @@ static int size_blockdev(struct uring_engine *ue)
 	return 0;
 }
 
+/*
+ * A page of tmpfs or ramfs is memory the kernel holds, never a device's to
+ * wait for, unless it was swapped out: with no swap on the machine when the
+ * file is opened, a read or write is a copy as cheap as the ring's own
+ * bookkeeping, and doing it inline spares the hand-off to an io_uring worker
+ * thread that these filesystems (no RWF_NOWAIT support) would otherwise cost
+ * every request. Swap turned on later makes a swapped-out page a wait on
+ * the swap device for this thread.
+ */
+static bool inline_rw_ok(int fd)
+{
+	struct statfs sfs;
+	struct sysinfo si;
+
+	if (fstatfs(fd, &sfs) || sysinfo(&si))
+		return false;
+	if ((unsigned)sfs.f_type != TMPFS_MAGIC_ && (unsigned)sfs.f_type != RAMFS_MAGIC_)
+		return false;
+	return si.totalswap == 0;
+}
+
 static int size_file(struct uring_engine *ue, const struct stat *st, bool direct)
 {
 	struct statx stx;
@@ -392,8 +483,10 @@ static int size_file(struct uring_engine *ue, const struct stat *st, bool direct
 	ue->e.lbs = 512;
 	ue->e.pbs = pow2_at_least_512((uint64_t)st->st_blksize) ? (uint32_t)st->st_blksize : 512;
 	ue->e.zeroes_may_unmap = true;
-	if (!direct)
+	if (!direct) {
+		ue->inline_rw = inline_rw_ok(ue->fd);
 		return 0;
+	}
 	ue->e.dio_mem_align = 512;
 	ue->e.dio_off_align = 512;
 	if (statx(ue->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&

@@ -443,6 +443,8 @@ bool vio_virtq_device_should_notify_packed(struct vio_virtq *vq)
 	uint32_t old = lin_packed(p->signalled_used, p->signalled_wrap, vq->size);
 	uint32_t new = lin_packed(p->used_idx, p->used_wrap, vq->size);
 
+	if (old == new)
+		return false;
 	p->signalled_used = p->used_idx;
 	p->signalled_wrap = p->used_wrap;
 	/*
@@ -451,7 +453,7 @@ bool vio_virtq_device_should_notify_packed(struct vio_virtq *vq)
 	 * write before its re-check of the ring).
 	 */
 	VQ_FULL_FENCE();
-	return need_notify_packed(vq, p->driver_event, old, new);
+	return vio_virtq_decided(vq, need_notify_packed(vq, p->driver_event, old, new));
 }
 
 void vio_virtq_device_disable_notify_packed(struct vio_virtq *vq)

@@ -205,7 +205,7 @@ bool vio_virtq_kick_prepare_packed(struct vio_virtq *vq)
 	 * suppression. Pairs with the fence in device_enable_notify.
 	 */
 	VQ_FULL_FENCE();
-	return need_notify_packed(vq, p->device_event, old, new);
+	return old != new && vio_virtq_decided(vq, need_notify_packed(vq, p->device_event, old, new));
 }
 
 /*

@@ -326,8 +326,8 @@ bool vio_virtq_device_should_notify_split(struct vio_virtq *vq)
 	 */
 	VQ_FULL_FENCE();
 	if (vq->event_idx)
-		return vring_need_event(VQ_LOAD(used_event_split(vq)), new, old);
-	return !(VQ_LOAD(&s->avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+		return vio_virtq_decided(vq, vring_need_event(VQ_LOAD(used_event_split(vq)), new, old));
+	return vio_virtq_decided(vq, !(VQ_LOAD(&s->avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT));
 }
 
 void vio_virtq_device_disable_notify_split(struct vio_virtq *vq)

@@ -160,8 +160,8 @@ bool vio_virtq_kick_prepare_split(struct vio_virtq *vq)
 	 */
 	VQ_FULL_FENCE();
 	if (vq->event_idx)
-		return vring_need_event(VQ_LOAD(avail_event_split(vq)), new, old);
-	return !(VQ_LOAD(&s->used->flags) & VIRTQ_USED_F_NO_NOTIFY);
+		return vio_virtq_decided(vq, vring_need_event(VQ_LOAD(avail_event_split(vq)), new, old));
+	return vio_virtq_decided(vq, !(VQ_LOAD(&s->used->flags) & VIRTQ_USED_F_NO_NOTIFY));
 }
 
 /* Give the descriptors of the buffer at head back. */

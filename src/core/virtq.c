@@ -283,6 +283,14 @@ bool vio_virtq_is_packed(const struct vio_virtq *vq)
 	return vq->packed;
 }
 
+void vio_virtq_get_stats(const struct vio_virtq *vq, struct vio_virtq_stats *st)
+{
+	st->buffers = atomic_load_explicit(&vq->st_buffers, memory_order_relaxed);
+	st->notifies = atomic_load_explicit(&vq->st_notifies, memory_order_relaxed);
+	st->suppressed = atomic_load_explicit(&vq->st_suppressed, memory_order_relaxed);
+}
+
+
 void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why)
 {
 	int expected = VIO_VQ_OK;
@@ -391,10 +399,16 @@ static __attribute__((noinline)) int pop_tracked(struct vio_virtq *vq, const str
 int vio_virtq_pop_burst(struct vio_virtq *vq, const struct vio_mem *mem, struct vio_chain *chains,
 			unsigned n)
 {
+	int r;
+
 	DEVICE_DOOR(vq, -EINVAL, -EIO);
 	if (__builtin_expect(vq->tracker != NULL || vq->redo.n, 0))
-		return pop_tracked(vq, mem, chains, n);
-	return DISPATCH(vq, vio_virtq_pop_burst, vq, mem, chains, n);
+		r = pop_tracked(vq, mem, chains, n);
+	else
+		r = DISPATCH(vq, vio_virtq_pop_burst, vq, mem, chains, n);
+	if (r > 0)
+		VQ_STAT_ADD(vq->st_buffers, (unsigned)r);
+	return r;
 }
 
 int vio_virtq_push_burst(struct vio_virtq *vq, const struct vio_used_elem *elems, unsigned n)
@@ -458,6 +472,7 @@ int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct 
 		  unsigned nout, unsigned nin, void *cookie)
 {
 	unsigned total = nout + nin;
+	int r;
 
 	DRIVER_DOOR(vq, -EINVAL, -EIO);
 	if (total == 0 || total > VIO_VIRTQ_MAX_SIZE || !cookie)
@@ -468,7 +483,10 @@ int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct 
 	for (unsigned i = 1; i < total; i++)
 		if (iov[i].iov_len - 1 >= UINT32_MAX)
 			return -EINVAL;
-	return DISPATCH(vq, vio_virtq_add, vq, mem, iov, nout, nin, cookie);
+	r = DISPATCH(vq, vio_virtq_add, vq, mem, iov, nout, nin, cookie);
+	if (r == 0)
+		VQ_STAT_ADD(vq->st_buffers, 1);
+	return r;
 }
 
 bool vio_virtq_kick_prepare(struct vio_virtq *vq)

@@ -142,6 +142,12 @@ struct vio_virtq {
 	void *tracker_opaque;
 	struct vio_virtq_redo_list redo;
 
+	/*
+	 * Counters (struct vio_virtq_stats): written by the owner thread only,
+	 * as plain relaxed stores (no locked add on the data path), read by any.
+	 */
+	_Atomic uint64_t st_buffers, st_notifies, st_suppressed;
+
 	/* driver side, both layouts */
 	uint16_t num_free;
 	uint16_t indirect_max;     /* descriptors per indirect table, 0 = none */
@@ -173,6 +179,21 @@ void vio_virtq_fini(struct vio_virtq *vq);
  * in virtq.c call it; nothing else does.
  */
 void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why);
+
+/* Add to a counter only the owner thread writes: a load and a store, never a locked add. */
+#define VQ_STAT_ADD(field, n)                                                                   \
+	atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+
+/* A notification decision was made (there was progress to tell): count it, return it. */
+static inline bool vio_virtq_decided(struct vio_virtq *vq, bool want)
+{
+	if (want)
+		VQ_STAT_ADD(vq->st_notifies, 1);
+	else
+		VQ_STAT_ADD(vq->st_suppressed, 1);
+	return want;
+}
 
 static inline bool vio_virtq_faulted(const struct vio_virtq *vq)
 {

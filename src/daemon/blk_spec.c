@@ -43,6 +43,23 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 		return set_string(spec->file, sizeof(spec->file), key, val, err, errlen);
 	if (!strcmp(key, "serial"))
 		return set_string(spec->serial, sizeof(spec->serial), key, val, err, errlen);
+	if (!strcmp(key, "name"))
+		return set_string(spec->name, sizeof(spec->name), key, val, err, errlen);
+	if (!strcmp(key, "offset") || !strcmp(key, "length")) {
+		bool off = key[0] == 'o';
+		bool *given = off ? &spec->has_offset : &spec->has_length;
+		uint64_t *v = off ? &spec->offset : &spec->length;
+
+		if (*given)
+			return fail(err, errlen, "'%s' given twice", key);
+		if (!val || parse_size(val, off ? 0 : 512, UINT64_MAX, v))
+			return fail(err, errlen, "%s=%s: not a size (like 0, 1M or 10G)", key,
+				    val ? val : "");
+		if (*v % 512)
+			return fail(err, errlen, "%s=%s: not a multiple of 512 bytes", key, val);
+		*given = true;
+		return 0;
+	}
 	if (!strcmp(key, "ram") || !strcmp(key, "null")) {
 		uint64_t *size = key[0] == 'r' ? &spec->ram_size : &spec->null_size;
 
@@ -81,8 +98,8 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 			spec->client = true;
 		return 0;
 	}
-	return fail(err, errlen, "unknown key '%s' (known: sock, file, ram, null, queues, readonly, direct, "
-		    "serial, client)", key);
+	return fail(err, errlen, "unknown key '%s' (known: sock, name, file, ram, null, queues, "
+		    "readonly, direct, serial, client, offset, length)", key);
 }
 
 int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t errlen)
@@ -110,6 +127,8 @@ int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t er
 		return fail(err, errlen, "give exactly one of file=PATH, ram=SIZE or null=SIZE");
 	if (spec->direct && !*spec->file)
 		return fail(err, errlen, "'direct' applies to file= only");
+	if ((spec->has_offset || spec->has_length) && !*spec->file)
+		return fail(err, errlen, "'offset' and 'length' apply to file= only");
 	if (!spec->queues)
 		spec->queues = 1;
 	return 0;

@@ -148,6 +148,9 @@ static enum vhu_result h_add_mem_reg(struct vio_vhu_backend *b, struct vio_vhu_m
 	struct vhu_region reg;
 	int r;
 
+	/* The same region again (another vhost device of QEMU's net MQ): the same memory. */
+	if (vhu_mem_ref(b, &m->p.mem1.region))
+		return VHU_OK;
 	if (b->nregions >= b->o.max_regions) {
 		vio_warn(b->name, "ADD_MEM_REG: all %u slots used", b->o.max_regions);
 		return VHU_ERROR;
@@ -176,6 +179,8 @@ static enum vhu_result h_add_mem_reg(struct vio_vhu_backend *b, struct vio_vhu_m
 static enum vhu_result h_rem_mem_reg(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
 	/* A stray fd (allowed by the spec for old front-ends) is closed by the dispatcher. */
+	if (vhu_mem_unref(b, &m->p.mem1.region))
+		return VHU_OK; /* another vhost device still uses it */
 	vhu_pause_all(b);
 	if (vhu_mem_remove(b, &m->p.mem1.region)) {
 		vhu_start_all(b);

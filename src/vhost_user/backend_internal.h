@@ -31,6 +31,7 @@ struct vhu_region {
 	void *map;               /* what mmap returned */
 	size_t map_len;
 	struct vhu_guard *guard; /* SIGBUS guard record while installed (file not sealed) */
+	unsigned extra_refs;     /* ADD_MEM_REG of this same region again, less REM_MEM_REG */
 };
 
 /* backend_inflight.c: one queue's part of the inflight region and what we keep of it. */
@@ -147,6 +148,13 @@ void vhu_mem_replace(struct vio_vhu_backend *b, const struct vhu_region *regs, u
 int vhu_mem_check(const struct vhu_region *regs, unsigned n);
 int vhu_mem_add(struct vio_vhu_backend *b, const struct vhu_region *reg);
 int vhu_mem_remove(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d);
+/*
+ * QEMU's vhost-user-net adds every region once per queue pair (one vhost
+ * device each, one connection): an identical region takes a reference
+ * (true), and a removal drops one while others remain (true).
+ */
+bool vhu_mem_ref(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d);
+bool vhu_mem_unref(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d);
 void vhu_mem_unmap_all(struct vio_vhu_backend *b);
 /* The guard replaced a shrunk region: fail the device until a new memory table. */
 void vhu_mem_check_lost(struct vio_vhu_backend *b);
@@ -181,7 +189,7 @@ void vhu_inflight_drop(struct vio_vhu_backend *b);
 size_t vhu_inflight_stride(bool packed, uint16_t qsize);
 
 /* The vhost-user encoding of a ring position (GET/SET_VRING_BASE). */
-uint32_t vhu_base_encode(bool packed, const struct vio_virtq_pos *pos);
+uint32_t vhu_base_encode(bool packed, struct vio_virtq_pos pos);
 int vhu_base_decode(bool packed, uint32_t base, uint16_t size, struct vio_virtq_pos *pos);
 
 #endif

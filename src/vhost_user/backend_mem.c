@@ -195,6 +195,39 @@ int vhu_mem_add(struct vio_vhu_backend *b, const struct vhu_region *reg)
 	return 0;
 }
 
+static struct vhu_region *find_region(struct vio_vhu_backend *b,
+				      const struct vio_vhu_mem_region *d)
+{
+	for (unsigned i = 0; i < b->nregions; i++) {
+		struct vhu_region *r = &b->regions[i];
+
+		if (r->r.gpa == d->guest_phys_addr && r->r.size == d->memory_size &&
+		    r->uaddr == d->userspace_addr)
+			return r;
+	}
+	return NULL;
+}
+
+bool vhu_mem_ref(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d)
+{
+	struct vhu_region *r = find_region(b, d);
+
+	if (!r)
+		return false;
+	r->extra_refs++;
+	return true;
+}
+
+bool vhu_mem_unref(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d)
+{
+	struct vhu_region *r = find_region(b, d);
+
+	if (!r || !r->extra_refs)
+		return false;
+	r->extra_refs--;
+	return true;
+}
+
 int vhu_mem_remove(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d)
 {
 	for (unsigned i = 0; i < b->nregions; i++) {

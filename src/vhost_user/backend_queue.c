@@ -16,15 +16,15 @@
 
 #define WRAP_BIT (1u << 15)
 
-uint32_t vhu_base_encode(bool packed, const struct vio_virtq_pos *pos)
+uint32_t vhu_base_encode(bool packed, struct vio_virtq_pos pos)
 {
 	uint32_t avail, used;
 
 	if (!packed)
-		return pos->avail_idx;
+		return pos.avail_idx;
 	/* Packed: bits 0-14 next slot to read, 15 its wrap; 16-30 next used slot, 31 its wrap. */
-	avail = pos->avail_idx | (pos->avail_wrap ? WRAP_BIT : 0);
-	used = pos->used_idx | (pos->used_wrap ? WRAP_BIT : 0);
+	avail = pos.avail_idx | (pos.avail_wrap ? WRAP_BIT : 0);
+	used = pos.used_idx | (pos.used_wrap ? WRAP_BIT : 0);
 	return avail | used << 16;
 }
 
@@ -112,7 +112,7 @@ void vhu_queue_invalidate(struct vhu_queue *q)
 	if (!q->vq)
 		return;
 	if (vio_virtq_get_pos(q->vq, &pos) == 0) {
-		q->base = vhu_base_encode(vio_virtq_is_packed(q->vq), &pos);
+		q->base = vhu_base_encode(vio_virtq_is_packed(q->vq), pos);
 		q->base_set = true;
 	}
 	vio_virtq_free(q->vq);

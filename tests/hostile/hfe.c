@@ -317,7 +317,7 @@ int hfe_call_state(struct hfe *h, uint32_t req, uint32_t index, uint32_t num)
 
 int hfe_get_u64(struct hfe *h, uint32_t req, uint64_t *v)
 {
-	struct vio_vhu_msg m;
+	struct vio_vhu_msg m = { 0 };
 	int r = hfe_call(h, req, NULL, 0, NULL, 0, &m);
 
 	if (r == 0)

@@ -2,8 +2,9 @@
 # shellcheck shell=bash
 # Shared helpers for the interop tests (source it, do not run it).
 # Owns: peer checks that turn a missing tool into a SKIP line, background
-# processes recorded by PID, temp dirs, and one EXIT/INT/TERM trap that ends
-# exactly those PIDs and removes exactly those dirs. It must never kill by
+# processes recorded by PID, temp dirs and network namespaces, and one
+# EXIT/INT/TERM trap that ends exactly those PIDs and removes exactly those
+# dirs and namespaces. It must never kill by
 # name, never touch a process or file it did not create.
 
 # The name test lines carry ("PASS: $VIO_TEST/..."); callers set it first.
@@ -12,6 +13,7 @@
 VIO_PIDS=()
 VIO_TMPDIRS=()
 VIO_FILES=()
+VIO_NETNS=()
 VIO_LAST_PID=
 
 # need CMD PKG: true if CMD is on PATH (or an executable path); otherwise
@@ -41,6 +43,14 @@ mk_tmpdir() {
 # track_file PATH: removes PATH (a socket, a log) at exit.
 track_file() {
 	VIO_FILES+=("$1")
+}
+
+# mk_netns NAME: creates network namespace NAME (lo up) and registers it for
+# deletion at exit. Returns 1 (nothing registered) if it cannot be made.
+mk_netns() {
+	ip netns add "$1" 2>/dev/null || return 1
+	VIO_NETNS+=("$1")
+	ip netns exec "$1" ip link set lo up
 }
 
 # start_bg CMD ARGS...: starts CMD in the background with stdin from
@@ -213,10 +223,13 @@ report_viotest() {
 }
 
 vio_cleanup() {
-	local rc=$? pid
+	local rc=$? pid ns
 	trap - EXIT INT TERM
 	for pid in "${VIO_PIDS[@]}"; do
 		stop_pid "$pid" 3
+	done
+	for ns in "${VIO_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
 	done
 	[ ${#VIO_FILES[@]} -eq 0 ] || rm -f -- "${VIO_FILES[@]}"
 	[ ${#VIO_TMPDIRS[@]} -eq 0 ] || rm -rf -- "${VIO_TMPDIRS[@]}"

@@ -37,6 +37,7 @@ fi
 # front of their users from modinfo. crc32c_generic: ext4 and jbd2 ask the
 # crypto API for "crc32c" (metadata_csum) and nothing would load it for them.
 blk_modules=(virtio_pci virtio_blk crc32c_generic ext4)
+net_modules=(virtio_pci virtio_net)
 
 # Optional tools from the host (e2fsprogs, util-linux); the guest falls back
 # to busybox's applets when one is missing.
@@ -71,7 +72,7 @@ mkdir -p "$root"/{bin,sbin,etc/vio,lib/modules,lib64,proc,sys,dev,tmp,mnt,run,gu
 cp "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 
-# mod_deps NAME: prints NAME's dependency closure, dependencies first.
+# mod_add NAME: appends NAME's dependency closure to mod_order, dependencies first.
 declare -A mod_seen=()
 mod_order=()
 mod_add() {
@@ -99,14 +100,24 @@ mod_copy() {
 	esac
 }
 
-mod_order=()
-for m in "${blk_modules[@]}"; do
-	mod_add "$m"
-done
-for m in "${mod_order[@]}"; do
-	mod_copy "$m"
-done
-printf '%s\n' "${mod_order[@]}" >"$root/etc/vio/blk.modules"
+# mod_list TEST MODULES...: copies MODULES with their dependencies and
+# writes the load order the guest test TEST reads, /etc/vio/TEST.modules.
+mod_list() {
+	local test=$1 m
+	shift
+	mod_seen=()
+	mod_order=()
+	for m in "$@"; do
+		mod_add "$m"
+	done
+	for m in "${mod_order[@]}"; do
+		[ -e "$root/lib/modules/$m.ko" ] || mod_copy "$m"
+	done
+	printf '%s\n' "${mod_order[@]}" >"$root/etc/vio/$test.modules"
+}
+
+mod_list blk "${blk_modules[@]}"
+mod_list net "${net_modules[@]}"
 
 # copy_elf PATH: copies a dynamic binary and the libraries ldd names, each at
 # its own path, so the guest's loader finds them as on the host.

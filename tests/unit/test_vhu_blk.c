@@ -325,7 +325,7 @@ static struct srv *srv_new(const struct vio_blk_opts *bo_in, const struct varian
 	s->vdev = vio_blk_vdev(s->blk);
 	for (unsigned q = 0; q < VIO_BLK_MAX_QUEUES; q++)
 		snprintf(s->names[q], sizeof(s->names[q]), "test blk q%u", q);
-	assert_int_equal(vio_poller_new(poll_threads, 50, &s->poller), 0);
+	assert_int_equal(vio_poller_new(poll_threads, 50, NULL, 0, &s->poller), 0);
 	o.socket_path = s->sock;
 	o.vdev = s->vdev;
 	o.hooks_opaque = s;

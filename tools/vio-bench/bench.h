@@ -8,5 +8,7 @@ typedef int vio_bench_cmd_fn(int argc, char **argv);
 
 vio_bench_cmd_fn vio_bench_ring;
 vio_bench_cmd_fn vio_bench_blk;
+vio_bench_cmd_fn vio_bench_net;
+vio_bench_cmd_fn vio_bench_copy;
 
 #endif

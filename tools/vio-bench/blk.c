@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -56,9 +57,9 @@ static void io_done(void *opaque, int status, uint32_t len)
 	struct blk_run *run = j->run;
 
 	(void)len;
-	s->busy = false;
 	j->inflight--;
 	j->done[j->ndone++] = s;
+	j->free[j->nfree++] = s;
 	if (run->gen)
 		run->gen[s->block] &= ~GEN_BUSY;
 	if (status != VIRTIO_BLK_S_OK) {
@@ -154,7 +155,6 @@ static int submit_one(struct blk_job *j, struct io_slot *s, bool readback)
 		j->cursor++;
 	j->wrote |= s->write;
 	s->t0 = j->batch_ns;
-	s->busy = true;
 	j->inflight++;
 	return 0;
 }
@@ -165,14 +165,11 @@ static int fill_queue(struct blk_job *j, bool readback, bool *more)
 	bool any = false;
 
 	/* One clock read per batch: clock_gettime costs as much as a request here. */
-	if (j->inflight < j->run->o.iodepth)
+	if (j->nfree)
 		j->batch_ns = blk_now_ns();
-	for (unsigned i = 0; i < j->run->o.iodepth; i++) {
-		int r;
+	while (j->nfree) {
+		int r = submit_one(j, j->free[j->nfree - 1], readback);
 
-		if (j->slots[i].busy)
-			continue;
-		r = submit_one(j, &j->slots[i], readback);
 		if (r == 1) {
 			*more = false;
 			break;
@@ -181,6 +178,7 @@ static int fill_queue(struct blk_job *j, bool readback, bool *more)
 			break; /* descriptors run out before slots: poll, then go on */
 		if (r)
 			return r;
+		j->nfree--;
 		any = true;
 	}
 	if (any)
@@ -222,6 +220,8 @@ static int idle(struct blk_job *j)
 		return -ETIMEDOUT;
 	if (t - j->last_done_ns >= j->run->o.spin_us * 1000ull)
 		wait_completion(j);
+	else
+		sched_yield(); /* a backend waiting for this CPU gets it now */
 	return 0;
 }
 

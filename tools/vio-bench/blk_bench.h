@@ -68,7 +68,7 @@ struct io_slot {
 	uint64_t t0;
 	uint32_t gen;       /* the pattern a write carries or a read must find; 0: unchecked */
 	uint32_t gen_before; /* the table entry before this request (undo on a failed submit) */
-	bool write, busy;
+	bool write;
 };
 
 /* The first of a kind, with when it happened, so the run reports the earliest. */
@@ -86,7 +86,8 @@ struct blk_job {
 	uint64_t first, nblocks, cursor, rng;
 	struct io_slot *slots;
 	struct io_slot **done;      /* completed in this poll, awaiting their timestamp */
-	unsigned inflight, ndone, idle_loops;
+	struct io_slot **free;      /* a stack of the slots not in flight */
+	unsigned inflight, ndone, nfree, idle_loops;
 	bool timed;                 /* the load (counted), not the read-back */
 	bool wrote;
 	uint64_t batch_ns, last_done_ns, end_ns;

@@ -198,7 +198,8 @@ static int setup_slots(struct blk_run *run, struct blk_job *j)
 
 	j->slots = calloc(o->iodepth, sizeof(*j->slots));
 	j->done = calloc(o->iodepth, sizeof(*j->done));
-	if (!j->slots || !j->done)
+	j->free = calloc(o->iodepth, sizeof(*j->free));
+	if (!j->slots || !j->done || !j->free)
 		return -ENOMEM;
 	for (unsigned i = 0; i < o->iodepth; i++) {
 		struct io_slot *s = &j->slots[i];
@@ -212,7 +213,10 @@ static int setup_slots(struct blk_run *run, struct blk_job *j)
 		for (uint32_t k = 0, off = 0; k < run->d.nseg; k++, off += piece)
 			s->iov[k] = (struct iovec){ (char *)s->buf + off,
 						    o->bs - off < piece ? o->bs - off : piece };
+		/* Popped from the top: slot 0 goes first. */
+		j->free[o->iodepth - 1 - i] = s;
 	}
+	j->nfree = o->iodepth;
 	return 0;
 }
 
@@ -281,6 +285,7 @@ void blk_free_jobs(struct blk_run *run)
 			free(j->slots[i].iov);
 		free(j->slots);
 		free(j->done);
+		free(j->free);
 	}
 	free(run->jobs);
 	run->jobs = NULL;

@@ -17,6 +17,8 @@ struct vio_bench_cmd {
 static const struct vio_bench_cmd cmds[] = {
 	{ "ring", vio_bench_ring, "one virtqueue, driver and device threads (split, packed)" },
 	{ "blk", vio_bench_blk, "virtio-blk over vhost-user: IOPS and latency" },
+	{ "net", vio_bench_net, "virtio-net over vhost-user: Mpps, Gbit/s, drops, ping-pong latency" },
+	{ "copy", vio_bench_copy, "random block copies in memory: a RAM disk's own limit" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
