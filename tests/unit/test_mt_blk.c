@@ -10,7 +10,7 @@
  * so this is the test that checks the threading under TSan (and the
  * other sanitizers). Meanwhile the control thread keeps taking queues away
  * from the pollers and handing them back, as the backend does when the
- * front-end changes a ring. Each region is written through one queue and
+ * front-end changes a ring, and has the poller spread them again. Each region is written through one queue and
  * read back through another: ordered only by the rings.
  */
 #include <errno.h>
@@ -281,7 +281,7 @@ static void mt_open(struct mt *mt, bool packed)
 	mt->vdev = vio_blk_vdev(mt->blk);
 	assert_int_equal(vqh_mem_init(&mt->m, NQ * vqh_q_bytes(f, QSIZE, 8) + NQ * DEPTH * MAXREQ +
 						   (1u << 20)), 0);
-	assert_int_equal(vio_poller_new(2, 20, &mt->poller), 0);
+	assert_int_equal(vio_poller_new(2, 20, NULL, 0, &mt->poller), 0);
 	for (unsigned q = 0; q < NQ; q++) {
 		assert_int_equal(vqh_q_init(&mt->qs[q], &mt->m, f, QSIZE, 8), 0);
 		vio_virtq_set_owner(&mt->qs[q].dev, NULL, q, on_fault, mt);
@@ -339,6 +339,8 @@ static void test_threads(void **state)
 		stop_queue(mt, q);
 		nanosleep(&ts, NULL);
 		start_queue(mt, q);
+		if (moves % 3 == 0)
+			vio_poller_rebalance(mt->poller); /* queues change threads under load */
 		nanosleep(&ts, NULL);
 	}
 	for (unsigned q = 0; q < NQ; q++)
