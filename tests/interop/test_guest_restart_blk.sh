@@ -3,7 +3,9 @@
 # Restart without losing a write: a QEMU TCG guest rewrites and verifies a
 # pattern (guest/restart-test.sh) on a vhost-user-blk-pci disk (two queues,
 # -chardev socket,...,reconnect=1) while its backend is SIGKILLed twice
-# mid-write and restarted on the same socket and image. Passes only if the
+# mid-write and restarted on the same socket and image. viod-client turns
+# the roles around: QEMU listens (server=on) and viod connects (,client),
+# and reconnects when restarted. Passes only if the
 # guest logged no I/O error, every block read back as last written, no
 # write failed and QEMU ran on through both restarts. Runs against viod
 # (its inflight region carries the requests across) and, when installed,
@@ -32,6 +34,13 @@ KILLS=2
 # Backend starters: start_NAME SOCK DISK LOG; leave the PID in VIO_LAST_PID.
 start_viod() {
 	local spec="sock=$1,file=$2,queues=2"
+	[ "$direct" = 1 ] && spec+=",direct"
+	start_bg "$viod" --blk "$spec" >>"$3" 2>&1
+}
+
+# Client mode: QEMU listens, viod connects (and reconnects when restarted).
+start_viod-client() {
+	local spec="sock=$1,file=$2,queues=2,client"
 	[ "$direct" = 1 ] && spec+=",direct"
 	start_bg "$viod" --blk "$spec" >>"$3" 2>&1
 }
@@ -90,27 +99,37 @@ last_pass() {
 # same with a packed ring), killed KILLS times.
 run_restart() {
 	local name=${1%-packed} pfx=$VIO_TEST/$1 sock=$tmp/$1.sock disk=$tmp/$1.raw log=$tmp/$1.log
-	local con=$tmp/$1.console bpid qpid boot rc k p want t0=$SECONDS dev=num-queues=2
+	local con=$tmp/$1.console bpid= qpid boot rc k p want t0=$SECONDS dev=num-queues=2
+	local client=0 chardev="socket,id=c0,path=$sock,reconnect=1"
 	[ "$name" = "$1" ] || dev+=",packed=on"
+	[ "$name" = viod-client ] && client=1 chardev="socket,id=c0,path=$sock,server=on,wait=off"
 	truncate -s ${size_mib}M "$disk" || { echo "FAIL: $pfx/setup: truncate"; return; }
 	track_file "$sock"
 	: >"$log"
 	: >"$con"
-	"start_$name" "$sock" "$disk" "$log"
-	bpid=$VIO_LAST_PID
-	throttle "$bpid"
-	if ! wait_for_socket "$sock" 10 "$bpid"; then
-		echo "FAIL: $pfx/backend: $name made no socket in 10 s"
-		show_log "$name" "$log"
-		stop_pid "$bpid" 5
-		return
+	if [ $client = 0 ]; then
+		"start_$name" "$sock" "$disk" "$log"
+		bpid=$VIO_LAST_PID
+		throttle "$bpid"
+		if ! wait_for_socket "$sock" 10 "$bpid"; then
+			echo "FAIL: $pfx/backend: $name made no socket in 10 s"
+			show_log "$name" "$log"
+			stop_pid "$bpid" 5
+			return
+		fi
 	fi
 	start_bg "$here/boot_guest.sh" --test restart --timeout 300 --log "$con" \
 		--append "vio.size=$sectors vio.queues=2" -- \
-		-chardev "socket,id=c0,path=$sock,reconnect=1" \
+		-chardev "$chardev" \
 		-device "vhost-user-blk-pci,chardev=c0,$dev" \
 		>"$tmp/$1.out" 2>"$tmp/$1.err"
 	boot=$VIO_LAST_PID
+	if [ $client = 1 ]; then
+		# QEMU listens; viod connects once the socket is there (it retries until then).
+		"start_$name" "$sock" "$disk" "$log"
+		bpid=$VIO_LAST_PID
+		throttle "$bpid"
+	fi
 	for ((k = 0; k < 50; k++)); do
 		qpid=$(sed -n 's/^boot_guest: QEMU pid \([0-9]*\)$/\1/p' "$tmp/$1.err")
 		[ -n "$qpid" ] && break
@@ -133,11 +152,11 @@ run_restart() {
 		sleep 0.$((RANDOM % 5 + 3))
 		kill -KILL "$bpid"
 		{ wait_pid_timeout "$bpid" 10; } 2>/dev/null # no "Killed" notice
-		rm -f "$sock"
+		[ $client = 1 ] || rm -f "$sock" # a client's socket is QEMU's
 		"start_$name" "$sock" "$disk" "$log"
 		bpid=$VIO_LAST_PID
 		throttle "$bpid"
-		if ! wait_for_socket "$sock" 10 "$bpid"; then
+		if [ $client = 0 ] && ! wait_for_socket "$sock" 10 "$bpid"; then
 			echo "FAIL: $pfx/restart-$k: $name made no socket in 10 s"
 			show_log "$name" "$log"
 			break
@@ -185,8 +204,9 @@ dd if=/dev/zero of="$probe" bs=4096 count=1 oflag=direct conv=notrunc status=non
 rm -f "$probe"
 
 setup_throttle
-# VIO_RESTART_BACKENDS picks the runs (default: viod split and packed, qsd).
-for b in ${VIO_RESTART_BACKENDS:-viod viod-packed qsd}; do
+# VIO_RESTART_BACKENDS picks the runs (default: viod split and packed, viod
+# in client mode, qsd).
+for b in ${VIO_RESTART_BACKENDS:-viod viod-packed viod-client qsd}; do
 	if [ "$b" = qsd ] && ! command -v qemu-storage-daemon >/dev/null 2>&1; then
 		echo "SKIP: $VIO_TEST/qsd: qemu-storage-daemon not found (Debian package qemu-system-common)"
 		continue
