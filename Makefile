@@ -1,5 +1,6 @@
 # Thin wrapper for the README's two commands; the build itself is meson.
-.PHONY: all demo test bench docs clean
+.PHONY: all demo test fuzz bench docs clean
+FUZZ_SECONDS ?= 60
 
 all:
 	@scripts/install-deps.sh build
@@ -12,6 +13,11 @@ demo: all
 test:
 	@scripts/run-tests.sh
 
+# Each libFuzzer target for FUZZ_SECONDS (clang, ASan+UBSan; see tests/fuzz/README).
+fuzz:
+	@scripts/install-deps.sh test
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
 bench: all
 	@scripts/install-deps.sh bench
 	@bash bench/ring.sh
@@ -23,4 +29,4 @@ docs: all
 	@ninja -C build docs
 
 clean:
-	rm -rf build build-test build-test-san
+	rm -rf build build-test build-test-san build-test-tsan build-fuzz

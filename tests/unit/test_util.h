@@ -7,6 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Defined in a ThreadSanitizer build (gcc says __SANITIZE_THREAD__, clang __has_feature). */
+#if defined(__SANITIZE_THREAD__)
+#define VIO_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VIO_TEST_TSAN 1
+#endif
+#endif
+
 /* Open file descriptors of this process (for leak checks). */
 int count_fds(void);
 
