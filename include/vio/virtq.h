@@ -231,6 +231,22 @@ VIO_API bool vio_virtq_device_enable_notify(struct vio_virtq *vq);
 /** True if a chain is available (no side effects); false if broken or wrong role. */
 VIO_API bool vio_virtq_device_has_avail(struct vio_virtq *vq);
 
+/**
+ * Device side, live migration: true while the transport wants every guest
+ * page the device writes logged (set while the queue is stopped, so it
+ * holds from queue start to stop: a device may read it once at start).
+ */
+VIO_API bool vio_virtq_logging(const struct vio_virtq *vq);
+
+/**
+ * Device side: the device wrote into iov[0, n) (host addresses from chains
+ * this queue popped; empty iovecs are skipped). While logging, the guest
+ * pages they cover are marked dirty; otherwise nothing happens. Call it
+ * after writing and before pushing the buffers used. The queue logs its own
+ * ring writes.
+ */
+VIO_API void vio_virtq_log_write(struct vio_virtq *vq, const struct iovec *iov, unsigned n);
+
 /* ---- driver side ------------------------------------------------------- */
 
 /**

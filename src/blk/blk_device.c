@@ -101,6 +101,7 @@ static int blk_queue_start(void *dev, unsigned q, const struct vio_vq_ctx *ctx, 
 	bq->nfree = depth;
 	bq->ctx = *ctx;
 	bq->features = features;
+	bq->logging = vio_virtq_logging(ctx->vq); /* fixed until the queue stops */
 	bq->started = true;
 	return 0;
 }

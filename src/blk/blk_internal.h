@@ -53,6 +53,7 @@ struct blk_queue {
 	char name[VIO_BLK_NAME_MAX + 16]; /* "<device> q<N>": owner of its log lines */
 	bool started;
 	bool logged; /* the data path logs a misbehaving driver once per queue */
+	bool logging; /* live migration: mark what requests write (vio_virtq_log_write) */
 	uint64_t features; /* negotiated: requests of features not agreed are refused */
 	struct vio_vq_ctx ctx;
 	struct blk_engine_queue *eq;

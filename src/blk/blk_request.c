@@ -120,12 +120,28 @@ uint32_t blk_req_bytes(const struct blk_req *req)
 	return total > 17 ? total - 17 : 0;
 }
 
+/*
+ * Live migration: everything the driver let us write may have been written
+ * (a failed read too), so all of it is logged, the status byte included.
+ */
+static __attribute__((noinline)) void log_req(struct blk_queue *bq, const struct blk_req *req)
+{
+	const struct vio_chain *c = &req->chain;
+	struct iovec st = { req->status, 1 };
+
+	vio_virtq_log_write(bq->ctx.vq, c->iov + c->nout, c->nin);
+	if (req->status)
+		vio_virtq_log_write(bq->ctx.vq, &st, 1);
+}
+
 static void req_done(struct blk_queue *bq, struct blk_req *req, uint8_t status, uint32_t wlen)
 {
 	count_done(bq, req, status);
 	/* The status byte comes after the data; push_burst publishes both with release. */
 	if (req->status)
 		*req->status = status;
+	if (__builtin_expect(bq->logging, 0))
+		log_req(bq, req);
 	bq->used[bq->nused++] = (struct vio_used_elem){
 		.id = req->chain.id, .ndesc = req->chain.ndesc, .len = req->status ? wlen : 0,
 	};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dirty_log.h"
 #include "log.h"
 #include "virtq_internal.h"
 
@@ -414,6 +415,7 @@ int vio_virtq_pop_burst(struct vio_virtq *vq, const struct vio_mem *mem, struct 
 int vio_virtq_push_burst(struct vio_virtq *vq, const struct vio_used_elem *elems, unsigned n)
 {
 	const struct vio_virtq_tracker *t = vq->tracker;
+	uint16_t first;
 
 	DEVICE_DOOR(vq, -EINVAL, -EIO);
 	if (!n)
@@ -422,7 +424,10 @@ int vio_virtq_push_burst(struct vio_virtq *vq, const struct vio_used_elem *elems
 		vio_virtq_set_fault(vq, VIO_VQ_BAD_INFLIGHT);
 		return -EIO;
 	}
+	first = vq->packed ? vq->l.packed.used_idx : vq->l.split.used_idx_shadow;
 	DISPATCH(vq, vio_virtq_push_burst, vq, elems, n);
+	if (__builtin_expect(vq->dlog != NULL, 0))
+		vio_dirty_log_used(vq, first, elems, n);
 	if (__builtin_expect(t != NULL, 0) && !t->pushed(vq->tracker_opaque, elems, n))
 		vio_virtq_set_fault(vq, VIO_VQ_BAD_INFLIGHT);
 	return (int)n;
@@ -438,6 +443,8 @@ int vio_virtq_device_disable_notify(struct vio_virtq *vq)
 {
 	DEVICE_DOOR(vq, -EINVAL, -EIO);
 	DISPATCH(vq, vio_virtq_device_disable_notify, vq);
+	if (__builtin_expect(vq->dlog != NULL, 0))
+		vio_dirty_log_notify(vq);
 	return 0;
 }
 
@@ -447,6 +454,12 @@ bool vio_virtq_device_enable_notify(struct vio_virtq *vq)
 	/* Chains to pop again need no kick: nobody will send one for them. */
 	if (__builtin_expect(redo_pending(vq), 0))
 		return true;
+	if (__builtin_expect(vq->dlog != NULL, 0)) {
+		bool more = DISPATCH(vq, vio_virtq_device_enable_notify, vq);
+
+		vio_dirty_log_notify(vq);
+		return more;
+	}
 	return DISPATCH(vq, vio_virtq_device_enable_notify, vq);
 }
 

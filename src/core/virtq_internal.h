@@ -119,6 +119,8 @@ struct vio_virtq_redo_list {
 	struct pvirtq_desc *descs;
 };
 
+struct vio_dirty_log;
+
 #define VIO_VIRTQ_NAME_MAX 64
 
 struct vio_virtq {
@@ -141,6 +143,9 @@ struct vio_virtq {
 	const struct vio_virtq_tracker *tracker;
 	void *tracker_opaque;
 	struct vio_virtq_redo_list redo;
+
+	/* device side, live migration: where ring and buffer writes are logged (dirty_log.h) */
+	const struct vio_dirty_log *dlog;
 
 	/*
 	 * Counters (struct vio_virtq_stats): written by the owner thread only,

@@ -27,7 +27,7 @@
 
 uint64_t vhu_virtio_features(const struct vio_vhu_backend *b)
 {
-	return b->features & ~VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	return b->features & ~(VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES) | VIO_BIT(VHOST_F_LOG_ALL));
 }
 
 void vhu_close_fd(int *fd)
@@ -67,6 +67,7 @@ static void drop_connection(struct vio_vhu_backend *b)
 		return;
 	vhu_reset_device_state(b);
 	vhu_inflight_drop(b);
+	vhu_log_drop(b);
 	vhu_channel_close(b);
 	vhu_mem_unmap_all(b);
 	b->protocol = 0;
@@ -309,7 +310,7 @@ int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_bac
 	b->o = *o;
 	apply_defaults(&b->o);
 	b->listen_fd = b->conn_fd = b->timer_fd = b->ep_fd = b->lost_fd = b->reply_fd = -1;
-	b->chan_fd = -1;
+	b->chan_fd = b->log.fd = -1;
 	pthread_mutex_init(&b->chan_lock, NULL);
 	b->path = strdup(o->socket_path);
 	if (!b->path) {
@@ -334,7 +335,7 @@ int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_bac
 	}
 	b->offered = vo->get_features(o->vdev.dev) | VIO_BIT(VIRTIO_F_VERSION_1);
 	vio_device_init(&b->dev, b->offered);
-	b->offered |= VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	b->offered |= VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES) | VIO_BIT(VHOST_F_LOG_ALL);
 	vio_mem_init(&b->mem);
 	vio_vhu_rx_init(&b->rx);
 	b->backoff_ms = VHU_RECONNECT_MIN_MS;

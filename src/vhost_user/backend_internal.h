@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/device.h"
+#include "core/dirty_log.h"
 #include "core/log.h"
 #include "core/mem_internal.h"
 #include "guard.h"
@@ -75,6 +76,17 @@ struct vhu_queue {
 	struct vio_virtq *vq;  /* the ring, while its indices are live (NULL otherwise) */
 	struct vio_vq_ctx ctx;
 	struct vhu_inflight_q iq; /* touched by the control thread only while paused */
+	struct vio_dirty_log dlog; /* backend_log.c: what the ring logs through while logging */
+};
+
+/* backend_log.c: the front-end's dirty bitmap (SET_LOG_BASE), one bit per 4 KiB page. */
+struct vhu_log {
+	struct vhu_region reg; /* the mapping (map NULL: no bitmap) and its SIGBUS guard */
+	uint8_t *bits;      /* map + mmap_offset */
+	uint64_t bytes;     /* bitmap bytes: pages [0, bytes * 8) */
+	int fd;             /* SET_LOG_FD's eventfd, kept and never written; -1: none */
+	atomic_bool outside_warned; /* a write beyond the bitmap was reported (data-path threads) */
+	const char *owner;  /* the backend's name, for that one warning */
 };
 
 struct vio_vhu_backend {
@@ -98,6 +110,7 @@ struct vio_vhu_backend {
 	uint64_t unknown_logged; /* one warning per unknown request id (bit 63: ids >= 63) */
 	int reply_fd;            /* an fd the current request's reply carries, or -1 */
 	struct vhu_inflight inflight;
+	struct vhu_log log;
 
 	struct vio_mem mem;
 	struct vhu_region regions[VIO_VHU_MAX_MEM_SLOTS];
@@ -142,6 +155,8 @@ void vhu_close_fd(int *fd);
 int vhu_region_map(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d, int fd,
 		   uint64_t budget, struct vhu_region *out);
 void vhu_region_unmap(struct vhu_region *r);
+/* Guard r's mapping of fd against SIGBUS unless seals forbid shrinking fd. */
+int vhu_region_guard(struct vio_vhu_backend *b, int fd, struct vhu_region *r);
 /* Replace the table with regs[0, n) (already mapped and checked). */
 void vhu_mem_replace(struct vio_vhu_backend *b, const struct vhu_region *regs, unsigned n);
 /* Check that regs[0, n) form a valid translate map (no overlap, no wrap). */
@@ -187,6 +202,18 @@ vhu_handler h_get_inflight_fd, h_set_inflight_fd;
 int vhu_inflight_queue_start(struct vio_vhu_backend *b, struct vhu_queue *q);
 void vhu_inflight_drop(struct vio_vhu_backend *b);
 size_t vhu_inflight_stride(bool packed, uint16_t qsize);
+
+/*
+ * backend_log.c: dirty logging for live migration. Its two request
+ * handlers are in the dispatch table. vhu_log_ready: a queue may run (not
+ * logging, or logging with a bitmap to log into). vhu_log_queue_apply sets
+ * or clears a stopped queue's log before it starts. vhu_log_drop unmaps the
+ * bitmap (queues paused).
+ */
+vhu_handler h_set_log_base, h_set_log_fd;
+bool vhu_log_ready(const struct vio_vhu_backend *b);
+void vhu_log_queue_apply(struct vio_vhu_backend *b, struct vhu_queue *q);
+void vhu_log_drop(struct vio_vhu_backend *b);
 
 /* The vhost-user encoding of a ring position (GET/SET_VRING_BASE). */
 uint32_t vhu_base_encode(bool packed, struct vio_virtq_pos pos);

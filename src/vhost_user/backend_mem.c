@@ -59,7 +59,7 @@ static int check_fd(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *
  * its new end is touched: guard the mapping unless seals forbid shrinking
  * (QEMU's memory-backend-memfd seals by default).
  */
-static int guard_region(struct vio_vhu_backend *b, int fd, struct vhu_region *r)
+int vhu_region_guard(struct vio_vhu_backend *b, int fd, struct vhu_region *r)
 {
 	int seals = fcntl(fd, F_GET_SEALS);
 
@@ -129,7 +129,7 @@ int vhu_region_map(struct vio_vhu_backend *b, const struct vio_vhu_mem_region *d
 		.size = d->memory_size,
 		.host = (char *)p + lead,
 	};
-	r = guard_region(b, fd, out);
+	r = vhu_region_guard(b, fd, out);
 	if (r)
 		vhu_region_unmap(out);
 	return r;

@@ -122,7 +122,7 @@ void vhu_queue_invalidate(struct vhu_queue *q)
 static bool queue_can_run(const struct vio_vhu_backend *b, const struct vhu_queue *q)
 {
 	return b->conn_fd >= 0 && q->num && q->has_addr && q->kick_set && q->enabled &&
-	       b->nregions > 0 && !atomic_load(&b->mem_lost);
+	       b->nregions > 0 && !atomic_load(&b->mem_lost) && vhu_log_ready(b);
 }
 
 static int queue_init_ring(struct vio_vhu_backend *b, struct vhu_queue *q)
@@ -181,6 +181,7 @@ void vhu_queue_try_start(struct vio_vhu_backend *b, struct vhu_queue *q)
 		return;
 	if (!q->vq && queue_init_ring(b, q))
 		return;
+	vhu_log_queue_apply(b, q);
 	q->ctx = (struct vio_vq_ctx){
 		.vq = q->vq, .mem = &b->mem, .notify = notify_call, .notify_opaque = q,
 	};

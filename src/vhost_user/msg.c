@@ -275,6 +275,11 @@ int vio_vhu_msg_recv_reply(int fd, uint32_t request, bool ack, struct vio_vhu_ms
 	}
 	if (!ack && ri->reply == VIO_VHU_REPLY_INFLIGHT)
 		lo = hi = sizeof(struct vio_vhu_inflight);
+	if (!ack && ri->reply == VIO_VHU_REPLY_LOG) {
+		/* Nothing, or what some back-ends send (a u64, the request echoed): ignored. */
+		lo = 0;
+		hi = sizeof(struct vio_vhu_log);
+	}
 	if (!ack && ri->reply == VIO_VHU_REPLY_CONFIG) {
 		/* Size 0 is the back-end's way to say GET_CONFIG failed. */
 		lo = 0;

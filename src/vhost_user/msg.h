@@ -26,6 +26,13 @@
 #define VHOST_USER_VRING_IDX_MASK 0xffu
 #define VHOST_USER_VRING_NOFD_MASK (1u << 8)
 
+/* Feature bit 26: log every guest page the device writes (live migration). */
+#define VHOST_F_LOG_ALL 26
+/* SET_VRING_ADDR flags bit: log used-ring writes at log_guest_addr. */
+#define VHOST_VRING_F_LOG 0
+/* Dirty bitmap granule: one bit per page of this size. */
+#define VHOST_LOG_PAGE 4096u
+
 /* Virtio feature bit 30, reused by vhost-user to gate protocol features. */
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 
@@ -53,7 +60,8 @@
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_STATUS) |         \
 	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                          \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                   \
-	 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+	 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |                                        \
+	 (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD))
 
 /* What only the backend role offers: the backend request channel (backend_channel.c). */
 #define VHU_BACKEND_PROTOCOL_FEATURES \
@@ -108,6 +116,12 @@ struct vio_vhu_config {
 };
 
 /* GET/SET_INFLIGHT_FD: the spec lists 20 bytes of fields; front-ends send the padded C struct. */
+/* SET_LOG_BASE with LOG_SHMFD: where the bitmap lies in the fd it carries. */
+struct vio_vhu_log {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+};
+
 struct vio_vhu_inflight {
 	uint64_t mmap_size;
 	uint64_t mmap_offset;
@@ -128,6 +142,7 @@ struct vio_vhu_inflight {
 #define VHU_SZ_MEM1 40, 40
 #define VHU_SZ_CONFIG VIO_VHU_CONFIG_HDR_SIZE, sizeof(struct vio_vhu_config)
 #define VHU_SZ_INFLIGHT 24, 24
+#define VHU_SZ_LOG 16, 16
 #define VHU_SZ_ANY 0, VIO_VHU_MAX_PAYLOAD
 
 /* Reply kinds: what a request always answers (ACK: only when NEED_REPLY is set). */
@@ -137,6 +152,7 @@ enum vio_vhu_reply {
 	VIO_VHU_REPLY_STATE,
 	VIO_VHU_REPLY_CONFIG,
 	VIO_VHU_REPLY_INFLIGHT, /* an inflight description and (unless its size is 0) one fd */
+	VIO_VHU_REPLY_LOG,    /* SET_LOG_BASE: always answered, payload ignored (vio sends none) */
 };
 
 /*
@@ -152,8 +168,8 @@ enum vio_vhu_reply {
 	X(RESET_OWNER, 4, VHU_SZ_NONE, 0, 0, VIO_VHU_REPLY_ACK, reset_owner)                       \
 	X(SET_MEM_TABLE, 5, VHU_SZ_MEM, 0, VHOST_MEMORY_BASELINE_NREGIONS, VIO_VHU_REPLY_ACK,   \
 	  set_mem_table)                                                                        \
-	X(SET_LOG_BASE, 6, VHU_SZ_ANY, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                       \
-	X(SET_LOG_FD, 7, VHU_SZ_ANY, 0, 1, VIO_VHU_REPLY_ACK, unsupported)                         \
+	X(SET_LOG_BASE, 6, VHU_SZ_LOG, 1, 1, VIO_VHU_REPLY_LOG, set_log_base)                     \
+	X(SET_LOG_FD, 7, VHU_SZ_NONE, 1, 1, VIO_VHU_REPLY_ACK, set_log_fd)                         \
 	X(SET_VRING_NUM, 8, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_num)                  \
 	X(SET_VRING_ADDR, 9, VHU_SZ_ADDR, 0, 0, VIO_VHU_REPLY_ACK, set_vring_addr)                 \
 	X(SET_VRING_BASE, 10, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, set_vring_base)               \
@@ -210,6 +226,7 @@ struct vio_vhu_msg {
 		struct vio_vhu_mem_single mem1;
 		struct vio_vhu_config config;
 		struct vio_vhu_inflight inflight;
+		struct vio_vhu_log log;
 		uint8_t raw[VIO_VHU_MAX_PAYLOAD];
 	} p;
 	int fds[VHOST_USER_MAX_FDS];

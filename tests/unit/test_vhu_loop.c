@@ -567,6 +567,7 @@ static void test_midsetup_disconnect(void **state)
 		assert_true(f & VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
 		f &= ~VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES); /* rings start enabled */
 		f &= ~VIO_BIT(VIRTIO_F_RING_PACKED);
+		f &= ~VIO_BIT(VHOST_F_LOG_ALL); /* logging would hold the rings until a log base */
 		assert_int_equal(raw_send(fd, VHOST_USER_SET_FEATURES, 0, &f, 8, -1), 0);
 		if (step >= 1) {
 			mfd = memfd_create("raw", MFD_CLOEXEC);
@@ -651,8 +652,9 @@ static void test_backend_refusals(void **state)
 
 	pf = raw_get_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
 	assert_true(pf & VIO_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS));
-	assert_false(pf & VIO_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD));
-	bad = VIO_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD);
+	assert_true(pf & VIO_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD));
+	assert_false(pf & VIO_BIT(VHOST_USER_PROTOCOL_F_PAGEFAULT));
+	bad = VIO_BIT(VHOST_USER_PROTOCOL_F_PAGEFAULT);
 	assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_PROTOCOL_FEATURES, &bad, 8, -1), 0);
 	assert_int_equal(raw_acked(fd, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, -1), 0);
 
@@ -667,7 +669,10 @@ static void test_backend_refusals(void **state)
 	assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_VRING_KICK, &bad, 8, eventfd(0, 0)), 0);
 	bad = 1u << 9; /* reserved bit */
 	assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_VRING_CALL, &bad, 8, -1), 0);
-	assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_LOG_FD, NULL, 0, eventfd(0, 0)), 0);
+	/* SET_LOG_FD keeps an eventfd and refuses anything else */
+	assert_int_equal(raw_acked(fd, VHOST_USER_SET_LOG_FD, NULL, 0, eventfd(0, 0)), 0);
+	assert_int_not_equal(raw_acked(fd, VHOST_USER_SET_LOG_FD, NULL, 0,
+				       memfd_create("notev", MFD_CLOEXEC)), 0);
 
 	/*
 	 * memory slots: add; the identical region again is counted (QEMU's
@@ -736,7 +741,8 @@ static int raw_negotiated(struct app *a)
 {
 	int fd = raw_connect(a);
 	uint64_t pf = raw_get_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
-	uint64_t f = raw_get_u64(fd, VHOST_USER_GET_FEATURES) & ~VIO_BIT(VIRTIO_F_RING_PACKED);
+	uint64_t f = raw_get_u64(fd, VHOST_USER_GET_FEATURES) &
+		     ~(VIO_BIT(VIRTIO_F_RING_PACKED) | VIO_BIT(VHOST_F_LOG_ALL));
 
 	assert_true(pf & VIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
 	assert_int_equal(raw_acked(fd, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, -1), 0);
