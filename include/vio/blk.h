@@ -162,6 +162,15 @@ struct vio_blk_opts {
 	const char *serial; /**< GET_ID answer, at most 20 bytes used; NULL: "vio" */
 	uint64_t offset;    /**< the device is the window [offset, offset + length) of the */
 	uint64_t length;    /**< store (bytes, sector multiples; length 0: to the end) */
+	/**
+	 * file only: take a shared lock on the device's window of the file
+	 * instead of an exclusive one, so that other devices opened with shared
+	 * too (a live migration's source and destination) may serve it at the
+	 * same time. Without it, opening a file whose window another device or
+	 * process has locked fails with -EBUSY. A readonly device always takes
+	 * a shared lock (readers never conflict with one another).
+	 */
+	bool shared;
 };
 
 struct vio_blk;
@@ -169,8 +178,10 @@ struct vio_blk;
 /**
  * Open the backing store and build the config space. Returns 0, -EINVAL for
  * bad options (no backing, size not a multiple of 512, too many queues),
- * -ENOTSUP for a file when libvio has no io_uring engine, or the errno of
- * opening / sizing the file (O_DIRECT on a filesystem without it: -EINVAL).
+ * -ENOTSUP for a file when libvio has no io_uring engine, -EBUSY for a file
+ * locked by another device (an open file description lock: exclusive by
+ * default, shared with opts.shared), or the errno of opening / sizing the
+ * file (O_DIRECT on a filesystem without it: -EINVAL).
  */
 VIO_API int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out);
 

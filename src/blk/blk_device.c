@@ -321,7 +321,10 @@ int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out)
 	if (nq > VIO_BLK_MAX_QUEUES)
 		return -EINVAL;
 	if (opts->file)
-		rc = blk_engine_uring_open(opts->file, opts->readonly, opts->direct, &eng);
+		rc = blk_engine_uring_open(opts->file, opts->readonly, opts->direct,
+					   &(struct blk_lock){ opts->shared || opts->readonly,
+							      opts->offset, opts->length },
+					   &eng);
 	else if (opts->ram_size && !opts->direct && !opts->null_size)
 		rc = blk_engine_ram_open(opts->ram_size, &eng);
 	else if (opts->null_size && !opts->direct)

@@ -96,6 +96,16 @@ int blk_engine_ram_open(uint64_t size, struct blk_engine **out);
 int blk_engine_null_open(uint64_t size, struct blk_engine **out);
 
 /* -ENOTSUP when libvio was built without liburing. */
-int blk_engine_uring_open(const char *path, bool readonly, bool direct, struct blk_engine **out);
+/*
+ * The lock a file engine takes on [off, off + len) of its file (len 0: to
+ * the end and beyond), exclusive unless shared: -EBUSY when another open
+ * of the file holds a conflicting one.
+ */
+struct blk_lock {
+	bool shared;
+	uint64_t off, len;
+};
+int blk_engine_uring_open(const char *path, bool readonly, bool direct,
+			  const struct blk_lock *lock, struct blk_engine **out);
 
 #endif

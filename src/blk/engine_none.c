@@ -7,7 +7,8 @@
 
 #include "blk_engine.h"
 
-int blk_engine_uring_open(const char *path, bool readonly, bool direct, struct blk_engine **out)
+int blk_engine_uring_open(const char *path, bool readonly, bool direct,
+			  const struct blk_lock *lock, struct blk_engine **out)
 {
 	return -ENOTSUP;
 }

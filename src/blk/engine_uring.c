@@ -504,7 +504,26 @@ static int size_file(struct uring_engine *ue, const struct stat *st, bool direct
 	return 0;
 }
 
-int blk_engine_uring_open(const char *path, bool readonly, bool direct, struct blk_engine **out)
+/*
+ * Two devices writing one image unknowingly corrupt it: take an open file
+ * description lock on the device's window of the file (devices serving
+ * disjoint windows of one image do not conflict), exclusive unless the caller shares
+ * the image on purpose (a migration's source and destination). The lock
+ * lives as long as the fd (and is per open, so two devices of one process
+ * conflict too). -EBUSY when another holder's lock is in the way.
+ */
+static int lock_image(int fd, const struct blk_lock *lk)
+{
+	struct flock fl = { .l_type = lk->shared ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = (off_t)lk->off, .l_len = (off_t)lk->len };
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+}
+
+int blk_engine_uring_open(const char *path, bool readonly, bool direct,
+			  const struct blk_lock *lock, struct blk_engine **out)
 {
 	struct uring_engine *ue = calloc(1, sizeof(*ue));
 	struct stat st;
@@ -521,6 +540,9 @@ int blk_engine_uring_open(const char *path, bool readonly, bool direct, struct b
 		rc = -errno;
 		goto err_close;
 	}
+	rc = lock_image(ue->fd, lock);
+	if (rc)
+		goto err_close;
 	if (S_ISBLK(st.st_mode)) {
 		ue->blockdev = true;
 		rc = size_blockdev(ue);

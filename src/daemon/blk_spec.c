@@ -84,22 +84,20 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 		spec->queues = (unsigned)n;
 		return 0;
 	}
-	if (!strcmp(key, "readonly") || !strcmp(key, "direct") || !strcmp(key, "client")) {
+	if (!strcmp(key, "readonly") || !strcmp(key, "direct") || !strcmp(key, "client") ||
+	    !strcmp(key, "shared")) {
+		bool *flag = key[0] == 'r' ? &spec->readonly : key[0] == 'd' ? &spec->direct :
+			     key[0] == 'c' ? &spec->client : &spec->shared;
+
 		if (val)
 			return fail(err, errlen, "'%s' takes no value", key);
-		if ((key[0] == 'r' && spec->readonly) || (key[0] == 'd' && spec->direct) ||
-		    (key[0] == 'c' && spec->client))
+		if (*flag)
 			return fail(err, errlen, "'%s' given twice", key);
-		if (key[0] == 'r')
-			spec->readonly = true;
-		else if (key[0] == 'd')
-			spec->direct = true;
-		else
-			spec->client = true;
+		*flag = true;
 		return 0;
 	}
 	return fail(err, errlen, "unknown key '%s' (known: sock, name, file, ram, null, queues, "
-		    "readonly, direct, serial, client, offset, length)", key);
+		    "readonly, direct, serial, client, offset, length, shared)", key);
 }
 
 int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t errlen)
@@ -127,6 +125,8 @@ int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t er
 		return fail(err, errlen, "give exactly one of file=PATH, ram=SIZE or null=SIZE");
 	if (spec->direct && !*spec->file)
 		return fail(err, errlen, "'direct' applies to file= only");
+	if (spec->shared && !*spec->file)
+		return fail(err, errlen, "'shared' applies to file= only");
 	if ((spec->has_offset || spec->has_length) && !*spec->file)
 		return fail(err, errlen, "'offset' and 'length' apply to file= only");
 	if (!spec->queues)

@@ -6,7 +6,9 @@
  *   sock=PATH,null=SIZE[,queues=N]   (stores nothing: for benchmarks)
  * and with any of them: name=NAME (how the operator and the logs call it;
  * default: the socket path), and for file=: offset=SIZE,length=SIZE (the
- * device is that window of the file, like a virtual function's slice).
+ * device is that window of the file, like a virtual function's slice) and
+ * shared (other devices given shared may serve the file at the same time;
+ * without it the file is locked for this device alone).
  */
 #ifndef VIO_BLK_SPEC_H
 #define VIO_BLK_SPEC_H
@@ -26,7 +28,7 @@ struct blk_spec {
 	uint64_t offset, length; /* window of the file; length 0: to its end */
 	bool has_offset, has_length;
 	unsigned queues;
-	bool readonly, direct, client;
+	bool readonly, direct, client, shared;
 };
 
 /*

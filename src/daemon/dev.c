@@ -179,7 +179,7 @@ int viod_add_blk(struct viod *d, const struct blk_spec *sp, char *err, size_t er
 		.name = name, .file = sp->file[0] ? sp->file : NULL, .ram_size = sp->ram_size,
 		.null_size = sp->null_size, .queues = sp->queues, .readonly = sp->readonly,
 		.direct = sp->direct, .serial = sp->serial[0] ? sp->serial : NULL,
-		.offset = sp->offset, .length = sp->length,
+		.offset = sp->offset, .length = sp->length, .shared = sp->shared,
 	};
 	struct viod_dev *v;
 	char what[4400];
@@ -199,6 +199,8 @@ int viod_add_blk(struct viod *d, const struct blk_spec *sp, char *err, size_t er
 	if (r) {
 		if (bo.file)
 			fail(err, errlen, r, "cannot serve %s: %s%s", bo.file, strerror(-r),
+			     r == -EBUSY ? " (another device or process has the image locked; give "
+			     "',shared' to every device that may serve it at once)" :
 			     r == -EINVAL && bo.direct ? " (does the filesystem support O_DIRECT?)" :
 			     r == -EINVAL && (sp->offset || sp->length) ?
 			     " (the window must lie inside the file, in whole sectors)" : "");

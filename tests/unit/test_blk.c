@@ -842,6 +842,51 @@ static void test_tmpfs_deep(void **state)
 	pair_close(&p);
 }
 
+/*
+ * Image locks: a second exclusive open of a file is refused with -EBUSY,
+ * shared opens coexist, a shared open does not get past an exclusive one,
+ * disjoint windows do not conflict, and closing releases the lock.
+ */
+static void test_image_lock(void **state)
+{
+	struct vio_blk_opts o = { 0 }, w = { 0 };
+	struct vio_blk *a, *b, *c;
+	char path[64];
+	int fd = temp_file(path, sizeof(path), DISK);
+	int rc;
+
+	assert_true(fd >= 0);
+	o.file = path;
+	rc = vio_blk_new(&o, &a);
+	if (rc == -ENOTSUP) {
+		close(fd);
+		unlink(path);
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(vio_blk_new(&o, &b), -EBUSY);
+	o.shared = true;
+	assert_int_equal(vio_blk_new(&o, &b), -EBUSY);
+	vio_blk_free(a);
+	assert_int_equal(vio_blk_new(&o, &a), 0);
+	assert_int_equal(vio_blk_new(&o, &b), 0);
+	o.shared = false;
+	assert_int_equal(vio_blk_new(&o, &c), -EBUSY);
+	vio_blk_free(a);
+	vio_blk_free(b);
+	/* two windows of one image: each locked alone, neither in the other's way */
+	o.length = DISK / 2;
+	w = o;
+	w.offset = DISK / 2;
+	assert_int_equal(vio_blk_new(&o, &a), 0);
+	assert_int_equal(vio_blk_new(&w, &b), 0);
+	vio_blk_free(a);
+	vio_blk_free(b);
+	(void)state;
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,6 +903,7 @@ int main(void)
 		VQH_BOTH(test_uring_deep),
 		VQH_BOTH(test_ram_deep),
 		VQH_BOTH(test_tmpfs_deep),
+		cmocka_unit_test(test_image_lock),
 	};
 
 	alarm(120);

@@ -20,7 +20,10 @@ static void test_file_form(void **state)
 	assert_string_equal(s.file, "/dev/sdb");
 	assert_int_equal(s.queues, 4);
 	assert_true(s.readonly && s.direct);
+	assert_false(s.shared);
 	assert_int_equal(s.ram_size, 0);
+	assert_int_equal(blk_spec_parse("sock=b,file=/x.raw,shared", &s, err, sizeof(err)), 0);
+	assert_true(s.shared);
 }
 
 static void test_ram_form_and_defaults(void **state)
@@ -64,6 +67,9 @@ static void test_errors_name_the_input(void **state)
 	expect_error("sock=a,ram=1G,colour=blue", "colour");
 	expect_error("sock=a,sock=b,ram=1G", "twice");
 	expect_error("sock=a,ram=1G,direct", "direct");
+	expect_error("sock=a,ram=1G,shared", "'shared' applies to file= only");
+	expect_error("sock=a,file=/x,shared=1", "'shared' takes no value");
+	expect_error("sock=a,file=/x,shared,shared", "'shared' given twice");
 	expect_error("sock=a,ram=1G,readonly=yes", "readonly");
 	expect_error("sock=,ram=1G", "sock");
 	expect_error("sock=a,ram=1G,queues=2,queues=4", "'queues' given twice");
