@@ -228,4 +228,71 @@ VIO_API int vio_vhu_frontend_check(struct vio_vhu_frontend *f);
  */
 VIO_API int vio_vhu_frontend_reconnect(struct vio_vhu_frontend *f);
 
+/* ------------------------------------------- frontend: live migration */
+
+/** Granule of the dirty bitmap: bit n of word w stands for guest page 64 w + n of this size. */
+#define VIO_VHU_LOG_PAGE 4096u
+
+/**
+ * Start dirty logging, as a VMM does when a migration begins: a bitmap
+ * (a sealed memfd, one bit per VIO_VHU_LOG_PAGE of guest memory) handed
+ * over with SET_LOG_BASE, VHOST_F_LOG_ALL on, and every running ring set
+ * again with VHOST_VRING_F_LOG. From then on the backend marks each page it
+ * writes. 0; -ENOTSUP when the backend lacks LOG_ALL or LOG_SHMFD; other
+ * negative errno. Control calls are not thread-safe (one thread).
+ */
+VIO_API int vio_vhu_frontend_log_start(struct vio_vhu_frontend *f);
+
+/** Turn LOG_ALL off again (the bitmap stays, for a later start). 0 or negative errno. */
+VIO_API int vio_vhu_frontend_log_stop(struct vio_vhu_frontend *f);
+
+/** Words (uint64_t) a bitmap covering this frontend's guest memory has. */
+VIO_API size_t vio_vhu_frontend_log_words(const struct vio_vhu_frontend *f);
+
+/**
+ * Read and clear the dirty bitmap: each word is taken with an atomic
+ * exchange (the backend keeps setting bits) and ORed into bitmap[0, words).
+ * Returns the number of dirty pages taken (0 before log_start). Any thread
+ * may call it while the queues run.
+ */
+VIO_API uint64_t vio_vhu_frontend_log_collect(struct vio_vhu_frontend *f, uint64_t *bitmap,
+					      size_t words);
+
+/**
+ * Prepare the destination of a migration: connect to the backend at
+ * socket_path (a second device on the same disk) and allocate its guest
+ * memory (a new memfd of the same size, mapped apart). The source keeps
+ * running. 0 or negative errno (-ECONNREFUSED / -ENOENT: nobody listens).
+ */
+VIO_API int vio_vhu_frontend_migrate_prepare(struct vio_vhu_frontend *f, const char *socket_path);
+
+/** Copy guest memory [gpa, gpa + len) from the source to the destination. 0, -EFAULT, -EINVAL. */
+VIO_API int vio_vhu_frontend_migrate_copy(struct vio_vhu_frontend *f, uint64_t gpa, uint64_t len);
+
+/** Copy every page marked in bitmap[0, words) (as log_collect fills it); returns pages copied. */
+VIO_API uint64_t vio_vhu_frontend_migrate_copy_pages(struct vio_vhu_frontend *f,
+						     const uint64_t *bitmap, size_t words);
+
+/**
+ * Copy what this process's driver side wrote into the rings (the backend's
+ * log covers only what the backend wrote): split, the descriptor tables and
+ * available rings; packed, the descriptor rings and driver event areas;
+ * indirect tables. Call it with the driver side quiet (after stopping the
+ * queues, before migrate_finish). 0 or -EFAULT.
+ */
+VIO_API int vio_vhu_frontend_migrate_copy_rings(struct vio_vhu_frontend *f);
+
+/**
+ * Switch over: every queue must be stopped (vio_vhu_frontend_stop_queue,
+ * which returns only once the source backend completed what it had taken,
+ * gives its base). The destination's memory replaces the source's at the
+ * same address (every pointer into guest memory stays valid), the source's
+ * connection is closed, and the destination backend starts each queue q at
+ * bases[q], with the same eventfds; then DRIVER_OK. The driver side must
+ * not touch guest memory between the last copy and this call. 0; -EBUSY if
+ * a queue still runs; -EINVAL without migrate_prepare; other negative errno
+ * (the frontend is then disconnected).
+ */
+VIO_API int vio_vhu_frontend_migrate_finish(struct vio_vhu_frontend *f, const uint32_t *bases);
+
 #endif

@@ -22,50 +22,10 @@
 #include "core/log.h"
 #include "core/mem_internal.h"
 #include "core/virtq_internal.h"
-#include "msg.h"
+#include "frontend_internal.h"
 #include "socket.h"
-#include "vio/vhost_user.h"
 
-#define VHU_RING_ALIGN 4096u
-/* How long a clean disconnect waits for each GET_VRING_BASE reply. */
-#define VHU_DISCONNECT_TIMEOUT_MS 500u
-
-struct vhu_fe_queue {
-	struct vio_virtq *vq;
-	struct vio_virtq_addrs addrs; /* guest addresses of its rings */
-	struct vio_drv_ctx ctx;
-	int kick_fd, call_fd;
-	bool running;
-};
-
-struct vio_vhu_frontend {
-	char name[128]; /* owner of its log lines */
-	int sock;
-	int mem_fd;
-	void *mem_host;
-	uint64_t mem_size;
-	struct vio_mem mem;
-	uint64_t backend_features;
-	uint64_t features; /* negotiated virtio features */
-	uint64_t protocol;
-	uint8_t status;
-	unsigned nqueues;
-	uint16_t queue_size, indirect_max;
-	size_t alloc_off;
-	struct vhu_fe_queue *q;
-	char *path;            /* the socket, for reconnecting */
-	uint64_t wanted;       /* virtio features asked for at connect */
-	int timeout_ms;
-	int inflight_fd;       /* the backend's inflight region, kept across reconnects; or -1 */
-	struct vio_vhu_inflight inflight;
-};
-
-static bool has_proto(const struct vio_vhu_frontend *f, unsigned bit)
-{
-	return (f->protocol >> bit) & 1;
-}
-
-static void close_fd(int *fd)
+void vhu_fe_close_fd(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
@@ -76,7 +36,7 @@ static void close_fd(int *fd)
  * Send m; collect its reply into m when the request has one, or its ack when
  * REPLY_ACK is agreed. 0, -EIO for a refused request, other negative errno.
  */
-static int request(struct vio_vhu_frontend *f, struct vio_vhu_msg *m)
+int vhu_fe_request(struct vio_vhu_frontend *f, struct vio_vhu_msg *m)
 {
 	const struct vio_vhu_req_info *ri = vio_vhu_req_info(m->request);
 	uint32_t req = m->request;
@@ -85,7 +45,7 @@ static int request(struct vio_vhu_frontend *f, struct vio_vhu_msg *m)
 
 	if (f->sock < 0)
 		return -ENOTCONN;
-	ack = ri->reply == VIO_VHU_REPLY_ACK && has_proto(f, VHOST_USER_PROTOCOL_F_REPLY_ACK);
+	ack = ri->reply == VIO_VHU_REPLY_ACK && vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	m->flags = ack ? VHOST_USER_NEED_REPLY_MASK : 0;
 	r = vio_vhu_msg_send(f->sock, m);
 	if (!r && (ri->reply != VIO_VHU_REPLY_ACK || ack))
@@ -93,7 +53,7 @@ static int request(struct vio_vhu_frontend *f, struct vio_vhu_msg *m)
 	if (r) {
 		/* Half a message sent or a reply missed: the stream is out of step for good. */
 		vio_warn(f->name, "%s failed: %s; closing", ri->name, strerror(-r));
-		close_fd(&f->sock);
+		vhu_fe_close_fd(&f->sock);
 		return r;
 	}
 	if (ack && m->p.u64 != 0) {
@@ -103,25 +63,25 @@ static int request(struct vio_vhu_frontend *f, struct vio_vhu_msg *m)
 	return 0;
 }
 
-static int request_u64(struct vio_vhu_frontend *f, uint32_t req, uint64_t v)
+int vhu_fe_request_u64(struct vio_vhu_frontend *f, uint32_t req, uint64_t v)
 {
 	struct vio_vhu_msg m = { .request = req, .size = 8 };
 
 	m.p.u64 = v;
-	return request(f, &m);
+	return vhu_fe_request(f, &m);
 }
 
 static int request_none(struct vio_vhu_frontend *f, uint32_t req)
 {
 	struct vio_vhu_msg m = { .request = req };
 
-	return request(f, &m);
+	return vhu_fe_request(f, &m);
 }
 
 static int get_u64(struct vio_vhu_frontend *f, uint32_t req, uint64_t *v)
 {
 	struct vio_vhu_msg m = { .request = req };
-	int r = request(f, &m);
+	int r = vhu_fe_request(f, &m);
 
 	if (!r)
 		*v = m.p.u64;
@@ -134,7 +94,7 @@ static int request_state(struct vio_vhu_frontend *f, uint32_t req, uint32_t inde
 
 	m.p.state.index = index;
 	m.p.state.num = num;
-	return request(f, &m);
+	return vhu_fe_request(f, &m);
 }
 
 static int request_vring_fd(struct vio_vhu_frontend *f, uint32_t req, unsigned q, int fd)
@@ -148,16 +108,16 @@ static int request_vring_fd(struct vio_vhu_frontend *f, uint32_t req, unsigned q
 	} else {
 		m.p.u64 |= VHOST_USER_VRING_NOFD_MASK;
 	}
-	return request(f, &m);
+	return vhu_fe_request(f, &m);
 }
 
 int vio_vhu_frontend_set_status(struct vio_vhu_frontend *f, uint8_t status)
 {
 	int r;
 
-	if (!has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+	if (!vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
 		return -ENOTSUP;
-	r = request_u64(f, VHOST_USER_SET_STATUS, status);
+	r = vhu_fe_request_u64(f, VHOST_USER_SET_STATUS, status);
 	if (!r)
 		f->status = status;
 	return r;
@@ -168,7 +128,7 @@ int vio_vhu_frontend_get_status(struct vio_vhu_frontend *f, uint8_t *status)
 	uint64_t v;
 	int r;
 
-	if (!has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+	if (!vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
 		return -ENOTSUP;
 	r = get_u64(f, VHOST_USER_GET_STATUS, &v);
 	if (r)
@@ -185,7 +145,7 @@ static int config_io(struct vio_vhu_frontend *f, uint32_t req, uint32_t off, voi
 	struct vio_vhu_msg m = { .request = req };
 	int r;
 
-	if (!has_proto(f, VHOST_USER_PROTOCOL_F_CONFIG))
+	if (!vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_CONFIG))
 		return -ENOTSUP;
 	if (len > VHOST_USER_MAX_CONFIG_SIZE)
 		return -EINVAL;
@@ -194,7 +154,7 @@ static int config_io(struct vio_vhu_frontend *f, uint32_t req, uint32_t off, voi
 	m.p.config.size = len;
 	if (req == VHOST_USER_SET_CONFIG)
 		memcpy(m.p.config.region, buf, len);
-	r = request(f, &m);
+	r = vhu_fe_request(f, &m);
 	if (r || req == VHOST_USER_SET_CONFIG)
 		return r;
 	/* The reply must echo our request; size 0 means the backend refused. */
@@ -226,7 +186,7 @@ int vio_vhu_frontend_stop_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t
 	if (q >= f->nqueues)
 		return -EINVAL;
 	m.p.state.index = q;
-	r = request(f, &m);
+	r = vhu_fe_request(f, &m);
 	if (r)
 		return r;
 	if (m.p.state.index != q)
@@ -237,11 +197,27 @@ int vio_vhu_frontend_stop_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t
 	return 0;
 }
 
+int vhu_fe_send_vring_addr(struct vio_vhu_frontend *f, unsigned q, bool log)
+{
+	struct vio_vhu_msg m = { .request = VHOST_USER_SET_VRING_ADDR, .size = 40 };
+	const struct vhu_fe_queue *fq = &f->q[q];
+	uintptr_t host = (uintptr_t)f->mem_host;
+
+	/* Ring addresses go in our own virtual address space; the memory region is at gpa 0. */
+	m.p.addr.index = q;
+	m.p.addr.desc_user_addr = host + fq->addrs.desc;
+	m.p.addr.avail_user_addr = host + fq->addrs.driver;
+	m.p.addr.used_user_addr = host + fq->addrs.device;
+	if (log) {
+		m.p.addr.flags = 1u << VHOST_VRING_F_LOG;
+		m.p.addr.log_guest_addr = fq->addrs.device;
+	}
+	return vhu_fe_request(f, &m);
+}
+
 int vio_vhu_frontend_start_queue(struct vio_vhu_frontend *f, unsigned q, uint32_t base)
 {
 	struct vhu_fe_queue *fq;
-	struct vio_vhu_msg m = { .request = VHOST_USER_SET_VRING_ADDR, .size = 40 };
-	uintptr_t host = (uintptr_t)f->mem_host;
 	int r;
 
 	if (q >= f->nqueues)
@@ -250,14 +226,8 @@ int vio_vhu_frontend_start_queue(struct vio_vhu_frontend *f, unsigned q, uint32_
 	r = request_state(f, VHOST_USER_SET_VRING_NUM, q, f->queue_size);
 	if (!r)
 		r = request_state(f, VHOST_USER_SET_VRING_BASE, q, base);
-	if (r)
-		return r;
-	/* Ring addresses go in our own virtual address space; the memory region is at gpa 0. */
-	m.p.addr.index = q;
-	m.p.addr.desc_user_addr = host + fq->addrs.desc;
-	m.p.addr.avail_user_addr = host + fq->addrs.driver;
-	m.p.addr.used_user_addr = host + fq->addrs.device;
-	r = request(f, &m);
+	if (!r)
+		r = vhu_fe_send_vring_addr(f, q, f->logging);
 	if (!r)
 		r = request_vring_fd(f, VHOST_USER_SET_VRING_KICK, q, fq->kick_fd);
 	if (!r)
@@ -305,7 +275,7 @@ static int send_mem_table(struct vio_vhu_frontend *f)
 	};
 	m.fds[0] = f->mem_fd;
 	m.nfds = 1;
-	return request(f, &m);
+	return vhu_fe_request(f, &m);
 }
 
 static int share_memory(struct vio_vhu_frontend *f)
@@ -342,12 +312,12 @@ static int get_inflight(struct vio_vhu_frontend *f)
 	struct vio_vhu_msg m = { .request = VHOST_USER_GET_INFLIGHT_FD, .size = 24 };
 	int r;
 
-	if (!has_proto(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) || f->inflight_fd >= 0)
+	if (!vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) || f->inflight_fd >= 0)
 		return 0;
 	m.p.inflight = (struct vio_vhu_inflight){
 		.num_queues = (uint16_t)f->nqueues, .queue_size = f->queue_size,
 	};
-	r = request(f, &m);
+	r = vhu_fe_request(f, &m);
 	if (r)
 		return r;
 	if (m.p.inflight.mmap_size == 0) {
@@ -370,12 +340,12 @@ static int set_inflight(struct vio_vhu_frontend *f)
 {
 	struct vio_vhu_msg m = { .request = VHOST_USER_SET_INFLIGHT_FD, .size = 24 };
 
-	if (!has_proto(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) || f->inflight_fd < 0)
+	if (!vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) || f->inflight_fd < 0)
 		return 0;
 	m.p.inflight = f->inflight;
 	m.fds[0] = f->inflight_fd;
 	m.nfds = 1;
-	return request(f, &m);
+	return vhu_fe_request(f, &m);
 }
 
 static int negotiate(struct vio_vhu_frontend *f, uint64_t wanted)
@@ -397,12 +367,12 @@ static int negotiate(struct vio_vhu_frontend *f, uint64_t wanted)
 		r = get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES, &pf);
 		if (r)
 			return r;
-		r = request_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, pf & VHU_PROTOCOL_FEATURES);
+		r = vhu_fe_request_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, pf & VHU_PROTOCOL_FEATURES);
 		if (r)
 			return r;
 		f->protocol = pf & VHU_PROTOCOL_FEATURES; /* replies gated on it start after the send */
 	}
-	if (has_proto(f, VHOST_USER_PROTOCOL_F_MQ)) {
+	if (vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_MQ)) {
 		r = get_u64(f, VHOST_USER_GET_QUEUE_NUM, &nq);
 		if (r)
 			return r;
@@ -411,16 +381,16 @@ static int negotiate(struct vio_vhu_frontend *f, uint64_t wanted)
 	}
 	wanted &= ~VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
 	f->features = (wanted | VIO_BIT(VIRTIO_F_VERSION_1)) & bf;
-	if (has_proto(f, VHOST_USER_PROTOCOL_F_STATUS)) {
+	if (vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_STATUS)) {
 		r = vio_vhu_frontend_set_status(f, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 		if (!r)
 			r = vio_vhu_frontend_set_status(f, drv);
 		if (r)
 			return r;
 	}
-	r = request_u64(f, VHOST_USER_SET_FEATURES,
+	r = vhu_fe_request_u64(f, VHOST_USER_SET_FEATURES,
 			f->features | (bf & VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES)));
-	if (r || !has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+	if (r || !vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
 		return r;
 	r = vio_vhu_frontend_set_status(f, drv | VIRTIO_CONFIG_S_FEATURES_OK);
 	if (!r)
@@ -478,7 +448,7 @@ int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_v
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	f->sock = f->mem_fd = f->inflight_fd = -1;
+	f->sock = f->mem_fd = f->inflight_fd = f->log_fd = f->dst_sock = f->dst_mem_fd = -1;
 	f->wanted = o->features;
 	f->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
 	f->path = strdup(o->socket_path);
@@ -511,7 +481,7 @@ int vio_vhu_frontend_connect(const struct vio_vhu_frontend_opts *o, struct vio_v
 		r = set_inflight(f);
 	if (!r)
 		r = setup_queues(f);
-	if (!r && has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+	if (!r && vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
 		r = vio_vhu_frontend_set_status(f, f->status | VIRTIO_CONFIG_S_DRIVER_OK);
 	if (r)
 		goto fail;
@@ -542,7 +512,7 @@ int vio_vhu_frontend_disconnect(struct vio_vhu_frontend *f)
 				err = r;
 		}
 	}
-	close_fd(&f->sock);
+	vhu_fe_close_fd(&f->sock);
 	return err;
 }
 
@@ -550,16 +520,17 @@ void vio_vhu_frontend_close(struct vio_vhu_frontend *f)
 {
 	if (!f)
 		return;
-	close_fd(&f->sock);
+	vhu_fe_close_fd(&f->sock);
 	for (unsigned i = 0; i < f->nqueues; i++) {
 		vio_virtq_free(f->q[i].vq);
-		close_fd(&f->q[i].kick_fd);
-		close_fd(&f->q[i].call_fd);
+		vhu_fe_close_fd(&f->q[i].kick_fd);
+		vhu_fe_close_fd(&f->q[i].call_fd);
 	}
 	if (f->mem_host)
 		munmap(f->mem_host, f->mem_size);
-	close_fd(&f->mem_fd);
-	close_fd(&f->inflight_fd);
+	vhu_fe_close_fd(&f->mem_fd);
+	vhu_fe_close_fd(&f->inflight_fd);
+	vhu_fe_migrate_close(f);
 	free(f->q);
 	free(f->path);
 	free(f);
@@ -578,31 +549,28 @@ int vio_vhu_frontend_check(struct vio_vhu_frontend *f)
 	if (recv(f->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
 		return 0;
 	vio_info(f->name, "backend went away");
-	close_fd(&f->sock);
+	vhu_fe_close_fd(&f->sock);
 	return -ENOTCONN;
 }
 
-int vio_vhu_frontend_reconnect(struct vio_vhu_frontend *f)
+int vhu_fe_resume(struct vio_vhu_frontend *f, const uint32_t *bases)
 {
 	uint64_t had = f->features;
 	bool packed = had & VIO_BIT(VIRTIO_F_RING_PACKED);
 	int r;
 
-	close_fd(&f->sock);
-	r = vio_vhu_connect(f->path);
-	if (r < 0)
-		return r;
-	f->sock = r;
 	r = vio_vhu_set_timeout(f->sock, (unsigned)f->timeout_ms);
 	if (!r)
 		r = negotiate(f, f->wanted);
 	if (!r && f->features != had) {
-		vio_warn(f->name, "restarted backend agrees on features 0x%llx, not 0x%llx",
+		vio_warn(f->name, "backend agrees on features 0x%llx, not 0x%llx",
 			 (unsigned long long)f->features, (unsigned long long)had);
 		r = -EPROTO;
 	}
 	if (!r)
 		r = send_mem_table(f);
+	if (!r)
+		r = get_inflight(f);
 	if (!r)
 		r = set_inflight(f);
 	for (unsigned i = 0; !r && i < f->nqueues; i++) {
@@ -615,17 +583,30 @@ int vio_vhu_frontend_reconnect(struct vio_vhu_frontend *f)
 		if (packed)
 			base = (pos.avail_idx | (pos.avail_wrap ? 0x8000u : 0)) |
 			       (uint32_t)(pos.used_idx | (pos.used_wrap ? 0x8000u : 0)) << 16;
-		r = vio_vhu_frontend_start_queue(f, i, base);
+		r = vio_vhu_frontend_start_queue(f, i, bases ? bases[i] : base);
 	}
-	if (!r && has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
+	if (!r && vhu_fe_has_proto(f, VHOST_USER_PROTOCOL_F_STATUS))
 		r = vio_vhu_frontend_set_status(f, f->status | VIRTIO_CONFIG_S_DRIVER_OK);
 	if (r) {
-		close_fd(&f->sock);
+		vhu_fe_close_fd(&f->sock);
 		f->features = had;
-		return r;
 	}
-	vio_info(f->name, "reconnected");
-	return 0;
+	return r;
+}
+
+int vio_vhu_frontend_reconnect(struct vio_vhu_frontend *f)
+{
+	int r;
+
+	vhu_fe_close_fd(&f->sock);
+	r = vio_vhu_connect(f->path);
+	if (r < 0)
+		return r;
+	f->sock = r;
+	r = vhu_fe_resume(f, NULL);
+	if (!r)
+		vio_info(f->name, "reconnected");
+	return r;
 }
 
 uint64_t vio_vhu_frontend_features(const struct vio_vhu_frontend *f)

@@ -241,6 +241,8 @@ static int job_pump(struct blk_job *j, bool readback)
 	for (;;) {
 		int got;
 
+		if (__builtin_expect(atomic_load_explicit(&j->run->pause, memory_order_acquire), 0))
+			blk_job_park(j);
 		if (more && job_should_stop(j, readback))
 			more = false;
 		if (more) {
@@ -337,6 +339,9 @@ static int run_bench(struct blk_run *run)
 			fprintf(stderr, "vio-bench blk: set-up failed: %s\n", strerror(-r));
 		return 1;
 	}
+	r = blk_log_setup(run);
+	if (r)
+		return 1;
 	t0 = blk_now_ns();
 	r = start_jobs(run, &started);
 	if (!r)
@@ -351,6 +356,11 @@ static int run_bench(struct blk_run *run)
 		return 1;
 	r = flush(run);
 	rc = blk_report(run, t0);
+	if (run->o.migrate_to && !run->migrated) {
+		fprintf(stderr, "vio-bench blk: the device was not migrated to %s\n",
+			run->o.migrate_to);
+		rc = 1;
+	}
 	return r ? 1 : rc;
 }
 
@@ -389,6 +399,7 @@ out:
 		vio_vhu_frontend_close(run->f);
 	}
 	blk_free_jobs(run);
+	blk_log_free(run);
 	free(run->gen);
 	free(run);
 	return rc;

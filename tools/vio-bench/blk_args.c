@@ -50,6 +50,14 @@ static void usage(FILE *f)
 		"  --reconnect        when the backend goes away during the load, connect again\n"
 		"                     (for up to 30 s) and resume: its inflight region lets a\n"
 		"                     restarted backend finish what it had taken\n"
+		"  --log              dirty logging on for the whole load (VHOST_F_LOG_ALL with a\n"
+		"                     bitmap, collected once a second): what logging costs\n"
+		"  --migrate-to PATH  live-migrate the device during the load to the backend on\n"
+		"                     PATH (the same disk): memory copied while the load runs,\n"
+		"                     then the jobs park, the source's queues stop, the last\n"
+		"                     pages are copied and PATH takes the rings over; prints\n"
+		"                     total_ms and downtime_ms on stderr\n"
+		"  --migrate-at N     seconds into the load to migrate (half the load)\n"
 		"  --spin-us N        busy-poll this long without a completion before sleeping on\n"
 		"                     the queue's call eventfd (50; 0: sleep at once)\n"
 		"  --packed           ask for VIRTIO_F_RING_PACKED (fail if not offered)\n"
@@ -95,7 +103,7 @@ static int parse_bs(const char *s, uint32_t *out)
 
 enum { OPT_SOCKET = 256, OPT_RW, OPT_BS, OPT_DEPTH, OPT_QUEUES, OPT_SECS, OPT_SIZE, OPT_MIX,
        OPT_VERIFY, OPT_SPIN, OPT_PACKED, OPT_NO_EIDX, OPT_NO_INDIRECT, OPT_MACHINE, OPT_INFO, OPT_RECONNECT,
-       OPT_HELP };
+       OPT_LOG, OPT_MIGRATE_TO, OPT_MIGRATE_AT, OPT_HELP };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -108,6 +116,9 @@ static const struct option longopts[] = {
 	{ "rwmixread", required_argument, NULL, OPT_MIX },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "reconnect", no_argument, NULL, OPT_RECONNECT },
+	{ "log", no_argument, NULL, OPT_LOG },
+	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
+	{ "migrate-at", required_argument, NULL, OPT_MIGRATE_AT },
 	{ "spin-us", required_argument, NULL, OPT_SPIN },
 	{ "packed", no_argument, NULL, OPT_PACKED },
 	{ "no-event-idx", no_argument, NULL, OPT_NO_EIDX },
@@ -132,6 +143,9 @@ static int parse_one(struct blk_opts *o, int c, const char *arg)
 	case OPT_SPIN: return parse_uint_arg(PROG, "--spin-us", arg, 0, 1000000, &o->spin_us);
 	case OPT_VERIFY: o->verify = true; return 0;
 	case OPT_RECONNECT: o->reconnect = true; return 0;
+	case OPT_LOG: o->log = true; return 0;
+	case OPT_MIGRATE_TO: o->migrate_to = arg; return 0;
+	case OPT_MIGRATE_AT: return parse_uint_arg(PROG, "--migrate-at", arg, 1, 86400, &o->migrate_at);
 	case OPT_PACKED: o->packed = true; return 0;
 	case OPT_NO_EIDX: o->no_event_idx = true; return 0;
 	case OPT_NO_INDIRECT: o->no_indirect = true; return 0;
@@ -175,6 +189,10 @@ int blk_parse_args(int argc, char **argv, struct blk_opts *o)
 	}
 	if (!o->socket) {
 		fprintf(stderr, "vio-bench blk: --socket PATH is required (try --help)\n");
+		return -EINVAL;
+	}
+	if (o->migrate_to && (o->log || o->reconnect)) {
+		fprintf(stderr, "vio-bench blk: --migrate-to goes with neither --log nor --reconnect\n");
 		return -EINVAL;
 	}
 	if (o->size && o->size < o->bs) {

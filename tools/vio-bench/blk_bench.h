@@ -42,6 +42,9 @@ struct blk_opts {
 	uint64_t size;
 	bool verify, machine, info, packed, no_event_idx, no_indirect;
 	bool reconnect; /* a backend that goes away is waited for and resumed */
+	bool log;       /* dirty logging on for the whole load (its cost) */
+	const char *migrate_to; /* live-migrate to this socket during the load */
+	unsigned migrate_at;    /* seconds into the load (0: half way) */
 };
 
 /* --reconnect: how long a restarted backend may take to listen again. */
@@ -97,6 +100,7 @@ struct blk_job {
 	struct lat_hist lat;
 	int fatal;                  /* negative errno that ended the job early */
 	atomic_bool finished;       /* the thread is about to return */
+	atomic_bool paused;         /* --migrate-to: parked, touching no guest memory */
 	pthread_t tid;
 };
 
@@ -111,6 +115,16 @@ struct blk_run {
 	atomic_bool stop;
 	bool stuck;                 /* the backend stopped answering: do not wait for it again */
 	struct blk_job *jobs;
+	/* blk_migrate.c */
+	atomic_bool pause;          /* jobs park (a VM's vCPUs stopped for the switch-over) */
+	uint64_t *cpu_dirty;        /* pages our own threads wrote (a VMM's dirty log of the vCPUs) */
+	uint64_t *dirty;            /* scratch bitmap */
+	size_t log_words;
+	void *client_area;          /* the blk client's request headers, written by us */
+	size_t client_area_len;
+	uint64_t log_next_ns;       /* --log: next bitmap collection */
+	bool migrated;
+	int migrate_err;
 };
 
 /* Set by SIGINT (blk.c). */
@@ -141,6 +155,19 @@ void blk_free_jobs(struct blk_run *run);
 int blk_setup_verify(struct blk_run *run, uint64_t nblocks);
 void blk_verify_prepare(struct blk_run *run, struct io_slot *s);
 void blk_check_read(struct blk_job *j, const struct io_slot *s);
+
+/*
+ * blk_migrate.c. blk_log_setup (main thread, before the jobs start): --log
+ * and --migrate-to set-up. blk_log_tick (main thread, from the progress
+ * loop): --log collects the bitmap once a second; --migrate-to migrates
+ * once its time comes. blk_mark_cpu (a job's thread): it wrote into guest
+ * memory. blk_job_park (a job's thread): park while the run says pause.
+ */
+int blk_log_setup(struct blk_run *run);
+void blk_log_tick(struct blk_run *run, uint64_t t0);
+void blk_mark_cpu(struct blk_run *run, const void *p, size_t len);
+void blk_job_park(struct blk_job *j);
+void blk_log_free(struct blk_run *run);
 
 /* blk_report.c: blk_note_event on a job's thread, the rest on the main thread. */
 void blk_note_event(struct blk_event *e, uint64_t sector, int status, bool write,

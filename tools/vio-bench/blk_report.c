@@ -83,6 +83,7 @@ void blk_progress(struct blk_run *run, uint64_t t0)
 		uint64_t t = blk_now_ns(), n, next = t0 + (s + 1) * 1000000000ull;
 
 		blk_reconnect(run);
+		blk_log_tick(run, t0);
 		if (t < next) {
 			/* Short naps: Ctrl-C and jobs that died are noticed quickly. */
 			usleep((useconds_t)((next - t) / 1000 < 100000 ? (next - t) / 1000 : 100000));

@@ -253,6 +253,8 @@ int blk_setup_jobs(struct blk_run *run)
 	area = vio_vhu_frontend_alloc(run->f, area_len, 64);
 	if (!area)
 		return -ENOMEM;
+	run->client_area = area;
+	run->client_area_len = area_len;
 	r = vio_blk_client_new(ctx, o->queues, area, area_len, &run->c);
 	if (r)
 		return r;

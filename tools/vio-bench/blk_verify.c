@@ -93,10 +93,13 @@ void blk_verify_prepare(struct blk_run *run, struct io_slot *s)
 	if (s->write) {
 		s->gen = (g + 1 >= GEN_UNKNOWN) ? 1 : g + 1;
 		pattern_fill(run, s->buf, blk_block_sector(run, s->block), s->gen);
+		blk_mark_cpu(run, s->buf, run->o.bs);
 	} else {
 		s->gen = g == GEN_UNKNOWN ? 0 : g;
-		if (s->gen)
+		if (s->gen) {
 			memset(s->buf, POISON, run->o.bs);
+			blk_mark_cpu(run, s->buf, run->o.bs);
+		}
 	}
 	run->gen[s->block] = (s->write ? s->gen : g) | GEN_BUSY;
 }
