@@ -202,6 +202,8 @@ static int ctrl_poll(struct vio_net *net)
 			/* ack is the first device-writable byte (spec 5.1.6.5). */
 			*(uint8_t *)c->iov[c->nout].iov_base = ack;
 			len = 1;
+			/* Live migration (nothing unless logging): the ack byte is guest memory. */
+			vio_virtq_log_write(vq, &(struct iovec){ c->iov[c->nout].iov_base, 1 }, 1);
 		}
 		if (ack != VIRTIO_NET_OK)
 			net_drop(&net->port->ctr, VIO_NET_DROP_CTRL_BAD);

@@ -66,6 +66,7 @@ struct net_rxq {
 	bool dirty;         /* used elements or pops since the last flush */
 	unsigned pending;   /* frames the switch still has for this queue in this burst: pop as many */
 	bool logged;
+	bool logging;       /* live migration: mark what frames write (vio_virtq_log_write) */
 	/* chains popped and not yet used, oldest first (ring of NET_RX_STASH) */
 	unsigned head, count;
 	struct vio_chain stash[NET_RX_STASH];

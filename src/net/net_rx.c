@@ -30,6 +30,7 @@ void net_rxq_init(struct net_rxq *rq, const struct vio_vq_ctx *ctx, uint64_t fea
 		   (has(features, VIRTIO_NET_F_MRG_RXBUF) ? NET_CAP_MRG : 0);
 	/* With MTU negotiated, non-GSO frames beyond MTU + Ethernet (+ VLAN tag) are not passed. */
 	rq->max_frame = has(features, VIRTIO_NET_F_MTU) ? mtu + NET_ETH_HLEN + 4u : 0;
+	rq->logging = vio_virtq_logging(ctx->vq); /* fixed until the queue stops */
 	for (unsigned i = 0; i < NET_RX_STASH; i++) {
 		rq->stash[i].iov = rq->iov[i];
 		rq->stash[i].iov_cap = NET_RX_IOV_CAP;
@@ -44,8 +45,25 @@ static void push_used(struct net_rxq *rq)
 	rq->nused = 0;
 }
 
+/* Live migration: the first len bytes of the buffer's writable part were written. */
+static __attribute__((noinline)) void log_written(struct net_rxq *rq, const struct vio_chain *c,
+						 uint32_t len)
+{
+	for (unsigned i = 0; i < c->nin && len; i++) {
+		struct iovec v = c->iov[c->nout + i];
+
+		if (v.iov_len > len)
+			v.iov_len = len;
+		vio_virtq_log_write(rq->ctx.vq, &v, 1);
+		len -= (uint32_t)v.iov_len;
+	}
+}
+
+/* Called once the frame is wholly written into c: the moment to log it. */
 static void add_used(struct net_rxq *rq, const struct vio_chain *c, uint32_t len)
 {
+	if (__builtin_expect(rq->logging, 0) && len)
+		log_written(rq, c, len);
 	if (rq->nused == NET_RX_USED)
 		push_used(rq);
 	rq->used[rq->nused++] = (struct vio_used_elem){ .id = c->id, .ndesc = c->ndesc, .len = len };
