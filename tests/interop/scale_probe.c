@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 			ok++;
 	}
 	if (nblk && ok == nblk)
-		printf("PASS: scale_probe/blk: %u devices connected, a sector written and read back "
+		printf("PASS: scale_probe/blk\n# %u devices connected, a sector written and read back "
 		       "on each (%llu ms)\n", nblk, (unsigned long long)(now_ms() - t0));
 
 	t0 = now_ms();
@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 				net_drain(&nets[k]);
 	}
 	if (nnet && ok == nnet)
-		printf("PASS: scale_probe/net: %u ports connected, a frame checked each way between "
+		printf("PASS: scale_probe/net\n# %u ports connected, a frame checked each way between "
 		       "partners (%llu ms)\n", nnet, (unsigned long long)(now_ms() - t0));
 	else if (nnet)
 		printf("FAIL: scale_probe/net: %u of %u ports exchanged frames\n", ok, nnet);
