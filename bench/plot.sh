@@ -118,6 +118,7 @@ ring)
 scale)
 	# Throughput by active devices; idle CPU and memory per device against their targets.
 	rows | awk -F'\t' '$1 == "load" { printf "%s active\t%s\t%s\n", $2, $3, $4 }' >"$tmp/load.dat"
+	ymax=$(awk -F'\t' '{ if ($2 > m) m = $2 } END { printf "%.0f", (m > 0 ? m : 1) * 3 }' "$tmp/load.dat")
 	rows | awk -F'\t' '$1 ~ /^idle/ { l = ($1 == "idle-nobody") ? "nobody connected" : "all connected, idle"
 		printf "%s\t%s\t%s\n", l, $6, $7 }' >"$tmp/idle.dat"
 	{
@@ -126,16 +127,22 @@ scale)
 set multiplot layout 3,1 title "bench/scale.sh: one viod, many devices, one data-plane thread\n$sub"
 set ylabel "IOPS"
 set logscale y
-set title "vio-bench blk 4 KiB randread on 1, 8, 64 devices at once (higher is better)"
-plot "$tmp/load.dat" using 2:xtic(1) title "total", '' using 3 title "per device"
+set yrange [*:$ymax]
+set title "vio-bench blk 4 KiB randread on that many devices at once, one viod thread (higher is better)"
+plot "$tmp/load.dat" using 2:xtic(1) title "total", '' using 3 title "per device", \
+	'' using (\$0 - 0.15):2:(sprintf("%.0f", \$2)) with labels offset 0,0.7 notitle, \
+	'' using (\$0 + 0.15):3:(sprintf("%.0f", \$3)) with labels offset 0,0.7 notitle
 unset logscale y
-set yrange [0:*]
+set yrange [0:1.5]
 set ylabel "% of one CPU"
 set title "viod idle (target: below 1%)"
-plot "$tmp/idle.dat" using 2:xtic(1) title "viod CPU", 1 with lines lw 2 dt 2 title "1% target"
+plot "$tmp/idle.dat" using 2:xtic(1) title "viod CPU", 1 with lines lw 2 dt 2 title "1% target", \
+	'' using 0:2:(sprintf("%.2f%%", \$2)) with labels offset 0,0.7 notitle
+set yrange [0:1300]
 set ylabel "KiB per device"
 set title "resident memory per device, storage excluded (target: below 1024 KiB)"
-plot "$tmp/idle.dat" using 3:xtic(1) title "VmRSS per device", 1024 with lines lw 2 dt 2 title "1 MiB target"
+plot "$tmp/idle.dat" using 3:xtic(1) title "VmRSS per device", 1024 with lines lw 2 dt 2 title "1 MiB target", \
+	'' using 0:3:(sprintf("%d KiB", \$3)) with labels offset 0,0.7 notitle
 unset multiplot
 EOF
 	} | gnuplot
