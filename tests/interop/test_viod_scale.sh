@@ -13,7 +13,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-VIO_TEST=viod-scale
+VIO_TEST="viod-scale"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
