@@ -496,7 +496,7 @@ static int c_unsupported_requests(struct hctx *c)
 	if (negotiated(c, &h) || hfe_mem_new(&mem, 4096, true))
 		goto out;
 	r = hfe_call(&h, VHOST_USER_SET_LOG_BASE, log, sizeof(log), &mem.fd, 1, NULL);
-	expect_refused(c, &h, r, "SET_LOG_BASE");
+	expect_refused(c, &h, r, "SET_LOG_BASE without LOG_SHMFD agreed (cases_log.c: with it)");
 	if (h.sock >= 0) {
 		r = hfe_call_u64(&h, VHOST_USER_SEND_RARP, v);
 		expect_refused(c, &h, r, "SEND_RARP");
