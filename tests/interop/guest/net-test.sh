@@ -3,11 +3,14 @@
 # Runs inside a test guest (busybox sh, started by /init) whose one NIC is a
 # virtio-net device on a switch port; its peer guest runs the same script.
 # Kernel command line: vio.ip=A.B.C.D vio.peer=A.B.C.D [vio.tap=A.B.C.D]
-# [vio.queues=N] [vio.restart=1] [vio.blob=LINES]. Loads the virtio-net
+# [vio.queues=N] [vio.restart=1] [vio.blob=LINES] [vio.transfers=N].
+# Loads the virtio-net
 # modules, configures the address, checks the queue pairs, pings the peer
 # (and the tap's namespace), then fetches a file the peer serves over HTTP
 # and compares its checksum; with vio.restart=1 it first waits for the
 # link to drop and come back (the host restarts the switch) and pings again.
+# vio.transfers=N fetches the file N times (each checked), announcing
+# "transfers" first: the host live-migrates the guest meanwhile.
 # Prints "VIOTEST PASS|FAIL|SKIP name ..." lines, then "VIOTEST DONE", and
 # powers off. Every wait is bounded. It only talks to the addresses given.
 
@@ -45,6 +48,7 @@ TAP=$(param vio.tap "")
 WANTQ=$(param vio.queues 1)
 RESTART=$(param vio.restart 0)
 LINES=$(param vio.blob 400000)
+TRANSFERS=$(param vio.transfers 1)
 if [ -z "$IP" ] || [ -z "$PEER" ]; then
 	fail params "vio.ip= and vio.peer= are required"
 	finish
@@ -157,22 +161,29 @@ if [ "$RESTART" = 1 ]; then
 fi
 
 # ---- a larger transfer, checksum compared ----------------------------------
-got=
-for try in 1 2 3; do
-	if timeout 60 wget -q -O $P/got "http://$PEER:8080/blob" 2>$P/wget; then
-		got=$(sha256sum <$P/got | cut -d' ' -f1)
-		break
+[ "$TRANSFERS" -gt 1 ] && info "transfers $TRANSFERS"
+n=1
+while [ $n -le "$TRANSFERS" ]; do
+	name=transfer
+	[ "$TRANSFERS" -gt 1 ] && name=transfer-$n
+	got=
+	for try in 1 2 3; do
+		if timeout 60 wget -q -O $P/got "http://$PEER:8080/blob" 2>$P/wget; then
+			got=$(sha256sum <$P/got | cut -d' ' -f1)
+			break
+		fi
+		sleep 1
+	done
+	if [ -z "$got" ]; then
+		fail $name "wget from $PEER failed: $(tail -n 1 $P/wget)"
+	elif [ "$got" = "$BLOB_SUM" ]; then
+		pass $name
+		info "fetched $(wc -c <$P/got) bytes, sha256 matches"
+	else
+		fail $name "sha256 $got differs from the blob's $BLOB_SUM ($(wc -c <$P/got) bytes)"
 	fi
-	sleep 1
+	n=$((n + 1))
 done
-if [ -z "$got" ]; then
-	fail transfer "wget from $PEER failed: $(tail -n 1 $P/wget)"
-elif [ "$got" = "$BLOB_SUM" ]; then
-	pass transfer
-	info "fetched $(wc -c <$P/got) bytes, sha256 matches"
-else
-	fail transfer "sha256 $got differs from the blob's $BLOB_SUM ($(wc -c <$P/got) bytes)"
-fi
 
 # Power off only once the peer has its copy too: it says so by serving /fetched.
 [ -n "$got" ] && : >/www/fetched
