@@ -8,7 +8,8 @@ build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libjson-c-dev)
 # dpdk-dev: dpdk-testpmd, the net tests' peer; iproute2: network namespaces for the tap.
 # groff-base, libvirt-clients, systemd: test_docs.sh renders the man pages, validates the
 # libvirt example (virt-xml-validate) and the systemd unit (systemd-analyze verify).
-test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-system-common
+# python3: docs_check.py and the migration tests' QMP client (meson pulls it in too).
+test_pkgs=(python3 libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-system-common
 	qemu-utils linux-image-amd64 busybox-static cpio e2fsprogs util-linux kmod xz-utils
 	libc6-dev procps dpdk-dev iproute2 coreutils
 	groff-base libvirt-clients systemd)
