@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <linux/fs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -42,6 +43,7 @@
 struct uring_engine {
 	struct blk_engine e;
 	int fd;
+	int lock_fd;    /* the image lock's own open of the file (never given to io_uring) */
 	bool blockdev;
 	bool inline_rw; /* reads and writes are copies from memory: done inline (inline_rw_ok) */
 	void *zero_buf; /* aligned zeroes for the write-zeroes fallback, made on first need */
@@ -398,6 +400,7 @@ static void uring_close(struct blk_engine *e)
 	struct uring_engine *ue = (struct uring_engine *)e;
 
 	close(ue->fd);
+	close(ue->lock_fd);
 	free(ue->zero_buf);
 	free(ue);
 }
@@ -507,19 +510,32 @@ static int size_file(struct uring_engine *ue, const struct stat *st, bool direct
 /*
  * Two devices writing one image unknowingly corrupt it: take an open file
  * description lock on the device's window of the file (devices serving
- * disjoint windows of one image do not conflict), exclusive unless the caller shares
- * the image on purpose (a migration's source and destination). The lock
- * lives as long as the fd (and is per open, so two devices of one process
- * conflict too). -EBUSY when another holder's lock is in the way.
+ * disjoint windows of one image do not conflict), exclusive unless the
+ * caller shares the image on purpose (a migration's source and
+ * destination). The lock is taken on an open of its own that io_uring
+ * never sees: io_uring drops the files it holds some time after a killed
+ * process is gone, and a device restarted at once on the image must not
+ * find it still locked. It is per open, so two devices of one process
+ * conflict too. Returns the lock's fd, or -EBUSY when another holder's lock
+ * is in the way, or another negative errno.
  */
-static int lock_image(int fd, const struct blk_lock *lk)
+static int lock_image(int data_fd, bool readonly, const struct blk_lock *lk)
 {
 	struct flock fl = { .l_type = lk->shared ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
 			    .l_start = (off_t)lk->off, .l_len = (off_t)lk->len };
+	char self[64];
+	int fd, r;
 
+	/* A second open of the very file data_fd is (not of whatever the path names now). */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", data_fd);
+	fd = open(self, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+		return fd;
+	r = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	close(fd);
+	return r;
 }
 
 int blk_engine_uring_open(const char *path, bool readonly, bool direct,
@@ -531,6 +547,7 @@ int blk_engine_uring_open(const char *path, bool readonly, bool direct,
 
 	if (!ue)
 		return -ENOMEM;
+	ue->lock_fd = -1;
 	ue->fd = open(path, flags);
 	if (ue->fd < 0) {
 		rc = -errno;
@@ -540,9 +557,10 @@ int blk_engine_uring_open(const char *path, bool readonly, bool direct,
 		rc = -errno;
 		goto err_close;
 	}
-	rc = lock_image(ue->fd, lock);
-	if (rc)
+	rc = lock_image(ue->fd, readonly, lock);
+	if (rc < 0)
 		goto err_close;
+	ue->lock_fd = rc;
 	if (S_ISBLK(st.st_mode)) {
 		ue->blockdev = true;
 		rc = size_blockdev(ue);
@@ -563,6 +581,8 @@ int blk_engine_uring_open(const char *path, bool readonly, bool direct,
 	return 0;
 err_close:
 	close(ue->fd);
+	if (ue->lock_fd >= 0)
+		close(ue->lock_fd);
 err_free:
 	free(ue);
 	return rc;
