@@ -50,6 +50,7 @@ struct json_object *viod_dev_info(struct viod_dev *dev)
 		J_U64(o, "queues", sp->queues);
 		J_BOOL(o, "readonly", sp->readonly);
 		J_BOOL(o, "direct", sp->direct);
+		J_BOOL(o, "shared", sp->shared);
 		if (sp->has_offset || sp->has_length) {
 			J_U64(o, "offset", sp->offset);
 			J_U64(o, "length", vio_blk_capacity_bytes(dev->blk));

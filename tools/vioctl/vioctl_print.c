@@ -49,8 +49,9 @@ static void what(struct json_object *d, char *buf, size_t len)
 
 	if (!strcmp(type, "blk")) {
 		ctl_size(num(d, "size"), size, sizeof(size));
-		snprintf(buf, len, "%s %s%s%s, %llu queue%s%s", str(d, "backing", "?"), size,
+		snprintf(buf, len, "%s %s%s%s%s, %llu queue%s%s", str(d, "backing", "?"), size,
 			 flag(d, "readonly") ? " ro" : "", flag(d, "direct") ? " direct" : "",
+			 flag(d, "shared") ? " shared" : "",
 			 num(d, "queues"), num(d, "queues") == 1 ? "" : "s",
 			 str(d, "file", NULL) ? "" : "");
 	} else if (!strcmp(type, "net")) {
