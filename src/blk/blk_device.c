@@ -451,8 +451,8 @@ int vio_blk_set_qos(struct vio_blk *blk, const struct vio_blk_qos *qos)
 {
 	uint64_t now = blk_now_ns();
 
-	blk_bucket_set(&blk->iops, qos->iops, qos->iops_burst, now);
-	blk_bucket_set(&blk->bps, qos->bps, qos->bps_burst, now);
+	vio_bucket_set(&blk->iops, qos->iops, qos->iops_burst, now);
+	vio_bucket_set(&blk->bps, qos->bps, qos->bps_burst, now);
 	atomic_store(&blk->limited, qos->iops || qos->bps);
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "blk_engine.h"
+#include "core/token_bucket.h"
 #include "vio/blk.h"
 #include "vio/virtio_spec.h"
 
@@ -30,14 +31,6 @@ struct blk_req {
 	uint32_t wlen;     /* written length to report on success */
 	uint64_t start_ns; /* when it was popped (latency histogram) */
 	uint8_t kind;      /* enum blk_kind, for the counters */
-};
-
-/* A token bucket (blk_qos.c): a rate per second and a burst, shared by a device's queues. */
-struct blk_bucket {
-	_Atomic uint64_t rate;    /* per second; 0: unlimited */
-	_Atomic uint64_t burst;
-	_Atomic int64_t tokens;
-	_Atomic uint64_t last_ns; /* when tokens were last added */
 };
 
 /* Counters every queue keeps; its thread writes them, anyone reads (relaxed). */
@@ -80,7 +73,7 @@ struct vio_blk {
 	uint64_t features;
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES];
-	struct blk_bucket iops, bps;   /* rate limits (qos) */
+	struct vio_bucket iops, bps;   /* rate limits (qos) */
 	_Atomic bool limited;          /* either bucket has a rate */
 	unsigned nqueues;
 	struct blk_queue queues[];
@@ -101,7 +94,6 @@ int blk_reap(struct vio_blk *blk, struct blk_queue *bq);
 uint32_t blk_req_bytes(const struct blk_req *req);
 
 /* blk_qos.c */
-void blk_bucket_set(struct blk_bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns);
 /* Take n tokens if every limit has them: true, or false (nothing taken). */
 bool blk_qos_take(struct vio_blk *blk, uint32_t bytes, uint64_t now_ns);
 /* Nanoseconds until a request of `bytes` could be taken (0: now). */

@@ -72,6 +72,15 @@ struct json_object *viod_dev_info(struct viod_dev *dev)
 		J_BOOL(o, "client", sp->client);
 		J_U64(o, "queue_pairs", sp->queues);
 		J_U64(o, "port", vio_net_port(dev->net));
+		struct vio_net_qos nq;
+		struct json_object *q = json_object_new_object();
+
+		vio_net_get_qos(dev->net, &nq);
+		J_U64(q, "pps", nq.pps);
+		J_U64(q, "pps_burst", nq.pps_burst);
+		J_U64(q, "bitrate", nq.bps);
+		J_U64(q, "bitrate_burst", nq.bps_burst);
+		json_object_object_add(o, "qos", q);
 		if (sp->has_mac) {
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", sp->mac[0],
 				 sp->mac[1], sp->mac[2], sp->mac[3], sp->mac[4], sp->mac[5]);
