@@ -40,6 +40,7 @@ struct blk_counters {
 	_Atomic uint64_t errors[VIO_BLK_ERR_COUNT];
 	_Atomic uint64_t throttled;
 	_Atomic uint64_t latency[VIO_BLK_LAT_BUCKETS];
+	_Atomic uint64_t latency_sum_ns;
 };
 
 struct blk_queue {
@@ -70,6 +71,7 @@ struct vio_blk {
 	struct virtio_blk_config cfg;  /* control thread: GET_CONFIG */
 	_Atomic uint64_t capacity;     /* sectors; read by every queue's thread */
 	uint64_t base;                 /* bytes: where the device's window starts in the store */
+	uint64_t window;               /* bytes: its length (0: to the store's end); never outgrown */
 	uint64_t features;
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES];

@@ -118,6 +118,7 @@ static struct json_object *blk_stats_json(const struct vio_blk_stats *st)
 	J_U64(o, "throttled", st->throttled);
 	/* latency_us[i]: requests that took [2^i, 2^(i+1)) us (i = 0: under 2 us). */
 	json_object_object_add(o, "latency_us_log2", lat);
+	J_U64(o, "latency_sum_us", st->latency_sum_ns / 1000);
 	return o;
 }
 
@@ -316,13 +317,17 @@ char *viod_prometheus(struct viod *d)
 			    vio_blk_err_str(i), (unsigned long long)st.errors[i]);
 		put(&b, "viod_blk_throttled_total{device=\"%s\"} %llu\n", l,
 		    (unsigned long long)st.throttled);
-		for (unsigned i = 0; i < VIO_BLK_LAT_BUCKETS; i++) {
+		/* Bucket i holds [2^i, 2^(i+1)) us; the last one everything above: only +Inf bounds it. */
+		for (unsigned i = 0; i + 1 < VIO_BLK_LAT_BUCKETS; i++) {
 			cum += st.latency[i];
 			put(&b, "viod_blk_latency_us_bucket{device=\"%s\",le=\"%llu\"} %llu\n", l,
 			    (unsigned long long)(2ull << i), (unsigned long long)cum);
 		}
+		cum += st.latency[VIO_BLK_LAT_BUCKETS - 1];
 		put(&b, "viod_blk_latency_us_bucket{device=\"%s\",le=\"+Inf\"} %llu\n", l,
 		    (unsigned long long)cum);
+		put(&b, "viod_blk_latency_us_sum{device=\"%s\"} %llu.%03u\n", l,
+		    (unsigned long long)(st.latency_sum_ns / 1000), (unsigned)(st.latency_sum_ns % 1000));
 		put(&b, "viod_blk_latency_us_count{device=\"%s\"} %llu\n", l, (unsigned long long)cum);
 	}
 	metric_help(&b, "viod_net_packets_total", "counter", "Frames switched, by direction.");
