@@ -443,6 +443,9 @@ int main(int argc, char **argv)
 	viod_print_counters(&d);
 	viod_delete_all(&d);
 	rpc_server_free(d.rpc);
+	/* A private directory viod made for its default socket goes with it (if empty). */
+	if (rpc_default_dir_made()[0])
+		rmdir(rpc_default_dir_made());
 	vio_poller_free(d.poller);
 	if (d.prom_timer_fd >= 0)
 		close(d.prom_timer_fd);

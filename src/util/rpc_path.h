@@ -13,10 +13,13 @@
 
 /*
  * The default path into buf. With make_dir (viod), a missing private
- * directory is created mode 0700; one that exists must be a directory owned
- * by this user with mode 0700, or -EPERM with a message in err. Without
- * make_dir (vioctl) nothing is checked. 0, or a negative errno.
+ * directory is created mode 0700. One that exists must be a directory owned
+ * by this user with mode 0700, or -EPERM with a message in err (vioctl too:
+ * it must not talk to a socket someone else planted). 0, or a negative errno.
  */
 int rpc_default_path(char *buf, size_t len, bool make_dir, char *err, size_t errlen);
+
+/* The private directory of the default path when rpc_default_path made one, else "". */
+const char *rpc_default_dir_made(void);
 
 #endif

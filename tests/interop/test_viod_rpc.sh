@@ -307,6 +307,8 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 			pass alone-default-taken-exits ||
 			fail alone-default-taken-exits "exit $rc" "$out"
 		stop_pid "$np" 5
+		[ ! -e "$dir" ] && pass default-dir-removed-at-exit ||
+			fail default-dir-removed-at-exit "$dir is still there after viod exited"
 		rm -f "$dir/viod.sock"
 		rmdir "$dir" 2>/dev/null
 		# A directory that is not private is refused.
@@ -317,6 +319,12 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 		[ $rc -eq 2 ] && grep -q "$dir is not a directory owned by uid $uid with mode 0700" <<<"$out" &&
 			pass default-dir-refused-when-open ||
 			fail default-dir-refused-when-open "exit $rc" "$out"
+		out=$(with_timeout 10 env -u XDG_RUNTIME_DIR setpriv --reuid=$uid --regid=$uid \
+			--clear-groups "$vioctl_bin" list 2>&1)
+		rc=$?
+		[ $rc -eq 3 ] && grep -q "$dir is not a directory owned by uid $uid with mode 0700" <<<"$out" &&
+			pass vioctl-refuses-open-dir ||
+			fail vioctl-refuses-open-dir "exit $rc" "$out"
 		rmdir "$dir"
 		chmod 0700 "$tmp"
 	fi
