@@ -182,6 +182,9 @@ q=$(vioctl --json qos b0 iops=2000 bps=10M | py '"%d %d %d" % (j["qos"]["iops"],
 [ "$q" = "2000 200 10485760" ] && pass method/qos-blk || fail method/qos-blk "qos '$q', want '2000 200 10485760'"
 q=$(vioctl --json qos n0 pps=1000 bitrate=1M | py '"%d %d %d" % (j["qos"]["pps"], j["qos"]["pps_burst"], j["qos"]["bitrate"])')
 [ "$q" = "1000 100 1048576" ] && pass method/qos-net || fail method/qos-net "qos '$q', want '1000 100 1048576'"
+out=$(vioctl qos n0)
+[ "$out" = "n0: 1000 frames/s (burst 100), 1048576 bit/s (burst 104857 bits)" ] && pass vioctl/qos-net-table ||
+	fail vioctl/qos-net-table "vioctl qos n0 printed '$out'"
 out=$(vioctl --json qos b0 pps=5 2>&1)
 grep -q '"code":-32602' <<<"${out//[[:space:]]/}" && pass error/qos-unknown-field ||
 	fail error/qos-unknown-field "want -32602" "$out"
