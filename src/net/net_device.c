@@ -64,6 +64,7 @@ struct vio_net {
 	/* Rate limits of what its TX queues send into the switch, shared by them. */
 	struct vio_bucket pps, bps; /* frames, bits per second */
 	_Atomic bool limited;
+	uint64_t tx_avg_bits; /* switch thread: recent bits per frame, to size a burst by bits */
 };
 
 static bool has(uint64_t f, unsigned bit)
@@ -147,15 +148,30 @@ static uint64_t net_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Frames the rate limits let this burst take: 0 to leave them in the ring for now. */
+/*
+ * Frames the rate limits let this burst take: 0 to leave them in the ring
+ * for now. A frame's bits are known only once it is popped: the burst is
+ * sized by the bits recent frames had, so the bit bucket overdraws by about
+ * one frame, not by a whole burst.
+ */
 static unsigned tx_allowance(struct vio_net *net)
 {
 	uint64_t now = net_now_ns();
 	int64_t frames = vio_bucket_avail(&net->pps, now);
+	int64_t bits = vio_bucket_avail(&net->bps, now);
+	uint64_t n = NET_TX_BURST;
 
-	if (frames <= 0 || vio_bucket_avail(&net->bps, now) <= 0)
+	if (frames <= 0 || bits <= 0)
 		return 0;
-	return frames < NET_TX_BURST ? (unsigned)frames : NET_TX_BURST;
+	if ((uint64_t)frames < n)
+		n = (uint64_t)frames;
+	if (bits != INT64_MAX) {
+		uint64_t by_bits = net->tx_avg_bits ? (uint64_t)bits / net->tx_avg_bits + 1 : 1;
+
+		if (by_bits < n)
+			n = by_bits;
+	}
+	return (unsigned)n;
 }
 
 /* Pay for a burst: its frames, and its bits (known only now: the bucket may go into debt). */
@@ -167,6 +183,8 @@ static void tx_charge(struct vio_net *net, struct net_txq *tq, unsigned got, uns
 		bits += (uint64_t)tq->frames[i].len * 8;
 	vio_bucket_charge(&net->pps, got);
 	vio_bucket_charge(&net->bps, bits);
+	if (nf)
+		net->tx_avg_bits = net->tx_avg_bits ? (net->tx_avg_bits * 3 + bits / nf) / 4 : bits / nf;
 }
 
 static int tx_poll(struct vio_net *net, struct net_txq *tq)
