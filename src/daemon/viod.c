@@ -408,10 +408,18 @@ int main(int argc, char **argv)
 	int r;
 
 	r = parse_cli(argc, argv, &c);
-	if (r)
+	if (!r && build_opts(&c, &d.o))
+		r = -EINVAL;
+	if (r) {
+		/* Descriptions parsed before the error are freed: nothing is left behind. */
+		free(d.o.blks);
+		free(d.o.nets);
+		free(d.o.taps);
+		free(c.devs.blks);
+		free(c.devs.nets);
+		free(c.devs.taps);
 		return r > 0 ? 0 : 2;
-	if (build_opts(&c, &d.o))
-		return 2;
+	}
 	vio_log_set(vio_log_stderr, "viod", d.o.log_level);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	d.started_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
