@@ -146,6 +146,7 @@ struct vio_net_port_stats {
 	uint64_t rx_packets, rx_bytes; /* delivered to the port's driver */
 	uint64_t tx_packets, tx_bytes; /* taken from it and switched */
 	uint64_t drops[VIO_NET_DROP_COUNT];
+	uint64_t tx_throttled;         /* times its frames began waiting for its rate limits */
 };
 
 VIO_API const char *vio_net_drop_str(enum vio_net_drop why);

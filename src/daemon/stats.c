@@ -170,6 +170,7 @@ static struct json_object *port_stats(struct vio_switch *sw, unsigned port)
 	J_U64(o, "rx_bytes", st.rx_bytes);
 	J_U64(o, "tx_packets", st.tx_packets);
 	J_U64(o, "tx_bytes", st.tx_bytes);
+	J_U64(o, "tx_throttled", st.tx_throttled);
 	for (unsigned i = 0; i < VIO_NET_DROP_COUNT; i++)
 		J_U64(drops, vio_net_drop_str(i), st.drops[i]);
 	json_object_object_add(o, "drops", drops);
@@ -333,6 +334,8 @@ char *viod_prometheus(struct viod *d)
 	metric_help(&b, "viod_net_packets_total", "counter", "Frames switched, by direction.");
 	metric_help(&b, "viod_net_bytes_total", "counter", "Bytes switched, by direction.");
 	metric_help(&b, "viod_net_drops_total", "counter", "Frames dropped, by reason.");
+	metric_help(&b, "viod_net_throttled_total", "counter",
+		    "Times a port's frames began waiting for its rate limits.");
 	for (struct viod_dev *v = d->devs; v; v = v->next) {
 		struct vio_net_port_stats st;
 		unsigned port;
@@ -354,6 +357,8 @@ char *viod_prometheus(struct viod *d)
 		for (unsigned i = 0; i < VIO_NET_DROP_COUNT; i++)
 			put(&b, "viod_net_drops_total{device=\"%s\",reason=\"%s\"} %llu\n", l,
 			    vio_net_drop_str(i), (unsigned long long)st.drops[i]);
+		put(&b, "viod_net_throttled_total{device=\"%s\"} %llu\n", l,
+		    (unsigned long long)st.tx_throttled);
 	}
 	return b.p;
 }

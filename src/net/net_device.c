@@ -195,13 +195,18 @@ static int tx_poll(struct vio_net *net, struct net_txq *tq)
 	int got;
 
 	/* An idle queue is polled in a loop: look at the ring before setting up a burst. */
-	tq->throttled = false;
-	if (!vio_virtq_device_has_avail(vq))
+	if (!vio_virtq_device_has_avail(vq)) {
+		tq->throttled = false;
 		return vio_virtq_is_broken(vq) ? -EIO : 0;
+	}
 	if (limited && !(max = tx_allowance(net))) {
-		tq->throttled = true; /* the frames wait in the ring: the sender's queue fills */
+		/* The frames wait in the ring (the sender's queue fills): counted once per wait. */
+		if (!tq->throttled)
+			net_count(&net->port->ctr.tx_throttled, 1);
+		tq->throttled = true;
 		return 0;
 	}
+	tq->throttled = false;
 	got = vio_virtq_pop_burst(vq, tq->ctx.mem, tq->chains, max);
 	if (got <= 0)
 		return got;

@@ -178,6 +178,9 @@ if [ -n "$line" ] && [ "$(machine_field "$line" drops)" = 0 ]; then
 else
 	fail net/pps-limit-held "vio-bench net failed or dropped: '$line'"
 fi
+th=$(vioctl --json stats a | py 'j["devices"][0]["port"]["tx_throttled"]')
+[ "${th:-0}" -gt 0 ] && pass net/throttled-counted ||
+	fail net/throttled-counted "port a's tx_throttled is '$th' after a limited run"
 q=$(vioctl --json qos a pps=0 bitrate=40M | py '"%d %d" % (j["qos"]["pps"], j["qos"]["bitrate"])')
 line=$(net_run --size 1000)
 if [ "$q" = "0 41943040" ] && [ -n "$line" ] && [ "$(machine_field "$line" drops)" = 0 ]; then

@@ -987,6 +987,7 @@ static void test_rate_limits(void **state)
 	got = drain(&r, 1, 0, NULL, NULL);
 	assert_true(got >= 10 && got <= 13);
 	assert_true(tx_held(&r, 0));
+	assert_int_equal(stats(&r, 0).tx_throttled, 1);
 	w = r.p[0].vdev.ops->queue_wait_ns(r.p[0].vdev.dev, 1);
 	assert_true(w > 0 && w <= 1000000);
 	/* The rest goes at the rate: 1 per ms (the bucket holds 10 at most). */
