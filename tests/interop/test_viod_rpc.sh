@@ -68,6 +68,9 @@ fi
 nthreads=$(vioctl --json threads | py 'len(j["threads"])')
 [ "$nthreads" = 2 ] && pass config/flag-overrides-file ||
 	fail config/flag-overrides-file "threads $nthreads, want 2 (--threads over the file's 1)"
+lvl=$(vioctl --json log | py 'j["level"]')
+[ "$lvl" = warning ] && pass config/setting-from-file ||
+	fail config/setting-from-file "log level '$lvl', want the file's warning"
 modes=$(stat -c '%a' "$rpc" "$tmp/b0.sock" | tr '\n' ' ')
 [ "$modes" = "600 660 " ] && pass rpc-mode-own ||
 	fail rpc-mode-own "modes of rpc and vhost-user sockets '$modes', want '600 660' (--rpc-mode, --socket-mode)"
