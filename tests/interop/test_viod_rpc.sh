@@ -168,10 +168,11 @@ sn=$(vioctl --json stats n0 | py 'j["devices"][0]["type"]')
 [ "$sn" = net ] && pass method/stats-net || fail method/stats-net "stats n0 type '$sn'"
 
 # resize
-if vioctl resize b0 32M >/dev/null && [ "$(vioctl --json list | py '[d for d in j["devices"] if d["name"]=="b0"][0]["size"]')" = 33554432 ]; then
+rz=$(vioctl --json resize b0 32M | py '"%s %s" % (j["size"], j["guest_notified"])')
+if [ "$rz" = "33554432 False" ] && [ "$(vioctl --json list | py '[d for d in j["devices"] if d["name"]=="b0"][0]["size"]')" = 33554432 ]; then
 	pass method/resize
 else
-	fail method/resize "size not 32 MiB after resize"
+	fail method/resize "answered '$rz' (want '33554432 False': nobody connected to notify) or list disagrees"
 fi
 out=$(vioctl --json resize b0 128M 2>&1)
 grep -q '"code":-32003' <<<"${out//[[:space:]]/}" && pass error/resize-past-ram ||
