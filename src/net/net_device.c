@@ -480,12 +480,24 @@ static int net_queue_wait_fd(void *dev, unsigned q)
 	return -1;
 }
 
-/* A TX queue the rate limits hold back can only wait: its poller sleeps, not spins. */
+/*
+ * Queues whose poll would move nothing: a receive queue's buffers wait for
+ * frames other ports send (a poller would spin on an idle port's posted
+ * buffers otherwise, and its kicks change nothing either); a TX queue the
+ * rate limits hold back waits for tokens (net_queue_wait_ns says how long).
+ */
 static bool net_queue_full(void *dev, unsigned q)
 {
 	struct vio_net *net = dev;
 
-	return kind_of(net, q) == Q_TX && net->q[q / 2].tx.throttled;
+	switch (kind_of(net, q)) {
+	case Q_RX:
+		return true;
+	case Q_TX:
+		return net->q[q / 2].tx.throttled;
+	default:
+		return false;
+	}
 }
 
 static uint64_t net_queue_wait_ns(void *dev, unsigned q)
