@@ -164,7 +164,7 @@ vioctl qos lim iops=0 >/dev/null
 # net_rate NAME ARGS...: frames per second vio-bench net carried from a to b.
 net_run() {
 	# A ring of 1024: a quarter of it in flight rides out a late wake-up of a loaded machine.
-	with_timeout 60 "$bench_bin" net --socket "$na" --rx-socket "$nb" --ready-ms 3000 --seconds 4 --qsize 1024 \
+	with_timeout 60 "$bench_bin" net --socket "$na" --rx-socket "$nb" --ready-ms 3000 --seconds 6 --qsize 1024 \
 		--machine "$@" 2>&1 | grep -E '^mode=' | tail -n 1
 }
 fps() { python3 -c "import sys; print('%.0f' % (float(sys.argv[1])/float(sys.argv[2])))" \
