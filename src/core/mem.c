@@ -65,7 +65,28 @@ unsigned vio_mem_nregions(const struct vio_mem *m)
 
 void *vio_mem_translate(const struct vio_mem *m, uint64_t gpa, uint64_t len)
 {
-	return vio_mem_translate_inl(m, gpa, len);
+	return vio_mem_translate_inl(m, gpa, len, VIO_MEM_RW);
+}
+
+int vio_mem_why(const struct vio_mem *m, uint64_t addr, uint64_t len, unsigned perm)
+{
+	uint64_t got;
+	int why;
+
+	if (!m->iotlb)
+		return -EFAULT;
+	/* Walk the pieces that translate up to the first one that does not. */
+	while (len) {
+		if (!vio_iotlb_translate(m->iotlb, addr, len, perm, &got, &why)) {
+			if (why != -ENOENT)
+				return -EFAULT;
+			vio_iotlb_report_miss(m->iotlb, addr, perm);
+			return -EAGAIN;
+		}
+		addr += got;
+		len -= got;
+	}
+	return -EFAULT; /* every piece maps, but not as one contiguous range */
 }
 
 int vio_mem_host_to_gpa(const struct vio_mem *m, const void *p, uint64_t len, uint64_t *gpa)
