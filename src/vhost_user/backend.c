@@ -335,7 +335,12 @@ int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_bac
 	b->offered = vo->get_features(o->vdev.dev) | VIO_BIT(VIRTIO_F_VERSION_1);
 	vio_device_init(&b->dev, b->offered);
 	b->offered |= VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	if (o->access_platform)
+		b->offered |= VIO_BIT(VIRTIO_F_ACCESS_PLATFORM); /* not the device's: ours to honour */
 	vio_mem_init(&b->mem);
+	r = vhu_iotlb_init(b);
+	if (r)
+		goto fail;
 	vio_vhu_rx_init(&b->rx);
 	b->backoff_ms = VHU_RECONNECT_MIN_MS;
 	b->ep_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -370,6 +375,7 @@ fail:
 	vhu_close_fd(&b->timer_fd);
 	vhu_close_fd(&b->lost_fd);
 	vhu_close_fd(&b->ep_fd);
+	vhu_iotlb_fini(b);
 	free(b->path);
 	free(b);
 	return r;
@@ -388,6 +394,7 @@ void vio_vhu_backend_free(struct vio_vhu_backend *b)
 	vhu_close_fd(&b->lost_fd);
 	vhu_close_fd(&b->ep_fd);
 	pthread_mutex_destroy(&b->chan_lock);
+	vhu_iotlb_fini(b);
 	free(b->path);
 	free(b);
 }
