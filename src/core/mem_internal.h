@@ -11,6 +11,7 @@
 #define VIO_MEM_INTERNAL_H
 
 #include <errno.h>
+#include <stdbool.h>
 
 #include "iotlb_internal.h"
 #include "vio/mem.h"
@@ -83,10 +84,11 @@ static inline void *vio_mem_translate_inl(const struct vio_mem *m, uint64_t addr
 /*
  * Why [addr, addr + len) did not translate for perm: -EAGAIN when a piece
  * of it is not in the IOTLB yet (the miss was reported to the IOTLB's owner,
- * who asks the front-end: try again after its update), else -EFAULT
- * (outside memory, forbidden by the rights, or not contiguous where it must be).
+ * who asks the front-end: try again after its update) or an update landed
+ * since the failed lookup; else -EFAULT (outside memory, forbidden by the
+ * rights, or in pieces when whole, the caller needing one range).
  */
-int vio_mem_why(const struct vio_mem *m, uint64_t addr, uint64_t len, unsigned perm);
+int vio_mem_why(const struct vio_mem *m, uint64_t addr, uint64_t len, unsigned perm, bool whole);
 
 static inline int vio_mem_host_to_gpa_inl(const struct vio_mem *m, const void *p, uint64_t len,
 					  uint64_t *gpa)

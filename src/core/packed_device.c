@@ -117,7 +117,7 @@ static enum vio_virtq_fault indirect_packed(const struct vio_virtq *vq, struct w
 		return VIO_VQ_OK; /* one ring slot whatever it holds: nothing more to learn */
 	t = vio_mem_translate_inl(w->mem, addr, len, VIO_MEM_READ);
 	if (!t)
-		return vio_mem_why(w->mem, addr, len, VIO_MEM_READ) == -EAGAIN ? VIO_VQ_IOTLB_WAIT
+		return vio_mem_why(w->mem, addr, len, VIO_MEM_READ, true) == -EAGAIN ? VIO_VQ_IOTLB_WAIT
 										: VIO_VQ_BAD_ADDR;
 	for (uint32_t i = 0; i < n && !w->full; i++) {
 		struct pvirtq_desc d;

@@ -133,7 +133,7 @@ static enum vio_virtq_fault walk_chain_split(const struct vio_virtq *vq, const s
 				break; /* the table is the chain's last descriptor: consumed */
 			tbl = vio_mem_translate_inl(mem, d.addr, d.len, VIO_MEM_READ);
 			if (!tbl)
-				return vio_mem_why(mem, d.addr, d.len, VIO_MEM_READ) == -EAGAIN
+				return vio_mem_why(mem, d.addr, d.len, VIO_MEM_READ, true) == -EAGAIN
 					       ? VIO_VQ_IOTLB_WAIT
 					       : VIO_VQ_BAD_ADDR;
 			aligned = ((uintptr_t)tbl & 7) == 0;

@@ -263,7 +263,7 @@ static inline enum vio_virtq_fault vio_chain_add_buf(struct vio_chain *c, const 
 		}
 		p = vio_mem_translate_part_inl(mem, addr, len, perm, &got);
 		if (!p)
-			return vio_mem_why(mem, addr, len, perm) == -EAGAIN ? VIO_VQ_IOTLB_WAIT
+			return vio_mem_why(mem, addr, len, perm, false) == -EAGAIN ? VIO_VQ_IOTLB_WAIT
 									  : VIO_VQ_BAD_ADDR;
 		vio_chain_append(c, p, (uint32_t)got, writable);
 		addr += got;

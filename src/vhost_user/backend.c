@@ -333,10 +333,10 @@ int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_bac
 		atomic_init(&b->q[i].faulted, false);
 	}
 	b->offered = vo->get_features(o->vdev.dev) | VIO_BIT(VIRTIO_F_VERSION_1);
-	vio_device_init(&b->dev, b->offered);
-	b->offered |= VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
 	if (o->access_platform)
 		b->offered |= VIO_BIT(VIRTIO_F_ACCESS_PLATFORM); /* not the device's: ours to honour */
+	vio_device_init(&b->dev, b->offered);
+	b->offered |= VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
 	vio_mem_init(&b->mem);
 	r = vhu_iotlb_init(b);
 	if (r)

@@ -103,7 +103,8 @@ struct vio_vhu_backend {
 	struct vio_mem mem;
 	struct vio_iotlb iotlb;  /* backend_iotlb.c; b->mem.iotlb points here with ACCESS_PLATFORM */
 	atomic_bool iotlb_waiting; /* a queue stopped at a miss: kick queues on the next update */
-	_Atomic uint64_t miss_iova, miss_ns; /* the last miss sent (repeats are spaced out) */
+	_Atomic uint64_t iotlb_gen; /* one more per IOTLB message or flush */
+	_Atomic uint64_t miss_iova, miss_ns, miss_gen; /* the last miss sent, at which gen */
 	_Atomic uint64_t miss_sent, iotlb_refused;
 	struct vhu_region regions[VIO_VHU_MAX_MEM_SLOTS];
 	unsigned nregions;

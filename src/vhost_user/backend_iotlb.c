@@ -14,7 +14,7 @@
 
 #include "backend_internal.h"
 
-/* The same miss is asked again only after this long (the first may be lost or ignored). */
+/* The same miss, with the IOTLB unchanged, is asked again only after this long. */
 #define MISS_REPEAT_NS 20000000ull
 
 static uint64_t now_ns(void)
@@ -39,10 +39,19 @@ static void on_miss(void *opaque, uint64_t iova, unsigned perm)
 	uint64_t t = now_ns();
 	int r;
 
+	uint64_t gen = atomic_load(&b->iotlb_gen);
+
 	atomic_store(&b->iotlb_waiting, true);
-	if (atomic_load(&b->miss_iova) == iova && t - atomic_load(&b->miss_ns) < MISS_REPEAT_NS)
+	/*
+	 * Only a repeat with nothing changed since is held back: an answer is
+	 * still on its way then. After any update or invalidation (which may
+	 * have taken the answer away again) the miss is sent anew.
+	 */
+	if (atomic_load(&b->miss_iova) == iova && atomic_load(&b->miss_gen) == gen &&
+	    t - atomic_load(&b->miss_ns) < MISS_REPEAT_NS)
 		return;
 	atomic_store(&b->miss_iova, iova);
+	atomic_store(&b->miss_gen, gen);
 	atomic_store(&b->miss_ns, t);
 	r = vhu_channel_send(b, VHOST_USER_BACKEND_IOTLB_MSG, &m, sizeof(m));
 	if (r)
@@ -50,6 +59,8 @@ static void on_miss(void *opaque, uint64_t iova, unsigned perm)
 			strerror(-r));
 	else
 		atomic_fetch_add(&b->miss_sent, 1);
+	vio_dbg(b->name, "IOTLB miss 0x%llx perm %u sent at %llu us", (unsigned long long)iova,
+		perm, (unsigned long long)(t / 1000));
 }
 
 int vhu_iotlb_init(struct vio_vhu_backend *b)
@@ -75,6 +86,7 @@ void vhu_iotlb_attach(struct vio_vhu_backend *b)
 	 * answers the misses that follow.
 	 */
 	vio_iotlb_flush(&b->iotlb);
+	atomic_fetch_add(&b->iotlb_gen, 1);
 	b->mem.iotlb = vhu_iotlb_on(b) ? &b->iotlb : NULL;
 }
 
@@ -126,6 +138,19 @@ static int iotlb_update(struct vio_vhu_backend *b, const struct vio_vhu_iotlb_ms
 	return 0;
 }
 
+/*
+ * Forgetting more than asked is always safe, so an invalidation is never
+ * refused for its range: size 0 or a range past the top of the space means
+ * everything from iova up. QEMU 7.2 sends size 0 for a guest's global
+ * device-IOTLB flush (its 2^64 mask + 1 wraps to 0).
+ */
+static uint64_t invalidate_size(const struct vio_vhu_iotlb_msg *m)
+{
+	if (m->size == 0 || m->iova + (m->size - 1) < m->iova)
+		return m->iova ? 0 - m->iova : UINT64_MAX;
+	return m->size;
+}
+
 static int iotlb_apply(struct vio_vhu_backend *b, const struct vio_vhu_iotlb_msg *m)
 {
 	if (!vhu_iotlb_on(b))
@@ -141,7 +166,12 @@ static int iotlb_apply(struct vio_vhu_backend *b, const struct vio_vhu_iotlb_msg
 		 * a buffer only after the device returned it. Rings stay mapped
 		 * while the queue runs (the driver frees them after a reset).
 		 */
-		return vio_iotlb_invalidate(&b->iotlb, m->iova, m->size);
+		if (m->iova == 0 && invalidate_size(m) == UINT64_MAX) {
+			atomic_fetch_add(&b->iotlb.invalidates, 1);
+			vio_iotlb_flush(&b->iotlb); /* the whole space, its last byte included */
+			return 0;
+		}
+		return vio_iotlb_invalidate(&b->iotlb, m->iova, invalidate_size(m));
 	default:
 		return -EINVAL; /* MISS and ACCESS_FAIL go the other way */
 	}
@@ -154,6 +184,10 @@ enum vhu_result vhu_h_iotlb_msg(struct vio_vhu_backend *b, struct vio_vhu_msg *m
 
 	memset(&im, 0, sizeof(im));
 	memcpy(&im, m->p.raw, m->size < sizeof(im) ? m->size : sizeof(im));
+	vio_dbg(b->name, "IOTLB type %u iova 0x%llx size 0x%llx perm %u at %llu us", im.type,
+		(unsigned long long)im.iova, (unsigned long long)im.size, im.perm,
+		(unsigned long long)(now_ns() / 1000));
+	atomic_fetch_add(&b->iotlb_gen, 1); /* before: a miss from here on is sent anew */
 	r = iotlb_apply(b, &im);
 	if (r) {
 		atomic_fetch_add(&b->iotlb_refused, 1);
@@ -171,9 +205,9 @@ void vhu_iotlb_ring_missing(struct vio_vhu_backend *b, const struct vio_virtq_ad
 			    uint64_t desc_len, uint64_t drv_len, uint64_t dev_len, bool packed)
 {
 	/* Each call reports the first piece of each part that is missing (vio_mem_why). */
-	vio_mem_why(&b->mem, a->desc, desc_len, packed ? VIO_MEM_RW : VIO_MEM_READ);
-	vio_mem_why(&b->mem, a->driver, drv_len, VIO_MEM_READ);
-	vio_mem_why(&b->mem, a->device, dev_len, VIO_MEM_RW);
+	vio_mem_why(&b->mem, a->desc, desc_len, packed ? VIO_MEM_RW : VIO_MEM_READ, true);
+	vio_mem_why(&b->mem, a->driver, drv_len, VIO_MEM_READ, true);
+	vio_mem_why(&b->mem, a->device, dev_len, VIO_MEM_RW, true);
 }
 
 int vio_vhu_backend_iotlb_stats(const struct vio_vhu_backend *b, struct vio_vhu_iotlb_stats *st)

@@ -172,7 +172,7 @@ static void mem_translate_through_iotlb(void **state)
 	/* Guest-physical addresses mean nothing any more: IOVAs only. */
 	nmiss = 0;
 	assert_null(vio_mem_translate_inl(&m, 0x1000, 16, VIO_MEM_READ));
-	assert_int_equal(vio_mem_why(&m, 0x1000, 16, VIO_MEM_WRITE), -EAGAIN);
+	assert_int_equal(vio_mem_why(&m, 0x1000, 16, VIO_MEM_WRITE, true), -EAGAIN);
 	assert_int_equal(nmiss, 1);
 	assert_int_equal(missed_iova, 0x1000);
 	assert_int_equal(missed_perm, VIO_MEM_WRITE);
@@ -180,7 +180,7 @@ static void mem_translate_through_iotlb(void **state)
 	assert_int_equal(vio_iotlb_update(&t, 0x1000, 4096, host + 4096, VIO_IOTLB_RO), 0);
 	assert_ptr_equal(vio_mem_translate_inl(&m, 0x1010, 16, VIO_MEM_READ), host + 4096 + 16);
 	assert_null(vio_mem_translate_inl(&m, 0x1010, 16, VIO_MEM_WRITE));
-	assert_int_equal(vio_mem_why(&m, 0x1010, 16, VIO_MEM_WRITE), -EFAULT); /* forbidden */
+	assert_int_equal(vio_mem_why(&m, 0x1010, 16, VIO_MEM_WRITE, true), -EFAULT); /* forbidden */
 	assert_int_equal(nmiss, 1);
 	/* The public translate asks for both rights. */
 	assert_null(vio_mem_translate(&m, 0x1010, 16));
