@@ -7,18 +7,21 @@
 # 32, one queue. Runs are interleaved (off, on, off, on ...); each row gives
 # the medians and the median of the per-pair ratios on/off.
 #
-# usage: bench/iommu.sh [--runs N] [--seconds S] [--build DIR] [--rw MODE]
+# --disk null serves a null disk instead (no copy: the request path alone).
+#
+# usage: bench/iommu.sh [--runs N] [--seconds S] [--build DIR] [--rw MODE] [--disk ram|null]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=5 secs=3 build=build rw=randread
+runs=5 secs=3 build=build rw=randread disk=ram
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs=$2; shift 2 ;;
 	--seconds) secs=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
 	--rw) rw=$2; shift 2 ;;
-	-h | --help) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--disk) disk=$2; shift 2 ;;
+	-h | --help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/iommu.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -36,7 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$viod" --rpc "$tmp/rpc.sock" --blk "sock=$tmp/disk.sock,ram=1G,name=d0" >"$tmp/viod.log" 2>&1 &
+"$viod" --rpc "$tmp/rpc.sock" --blk "sock=$tmp/disk.sock,$disk=1G,name=d0" >"$tmp/viod.log" 2>&1 &
 vpid=$!
 for _ in $(seq 100); do [ -S "$tmp/disk.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/disk.sock" ] || { echo "bench/iommu.sh: viod made no socket" >&2; exit 1; }
@@ -45,13 +48,13 @@ for _ in $(seq 100); do [ -S "$tmp/disk.sock" ] && break; sleep 0.1; done
 one() {
 	local line
 	line=$("$bench" blk --socket "$tmp/disk.sock" --rw "$rw" --bs 4k --iodepth "$1" \
-		--seconds "$secs" --machine $2 | tail -n 1)
+		--seconds "$secs" --machine $2 2>/dev/null | tail -n 1)
 	sed -n 's/^iops=\([0-9]*\).*/\1/p' <<<"$line"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-echo "# $(date -u +%F) $(uname -m), $(nproc) CPUs; bench/iommu.sh --runs $runs --seconds $secs --rw $rw"
+echo "# $(date -u +%F) $(uname -m), $(nproc) CPUs; bench/iommu.sh --runs $runs --seconds $secs --rw $rw --disk $disk"
 printf '%-6s %12s %12s %10s\n' depth "off_iops" "iommu_iops" "ratio"
 for qd in 1 32; do
 	offs=() ons=() ratios=()
