@@ -142,7 +142,7 @@ static int serve(struct viod *d, struct viod_dev *v, const char *sock, bool clie
 		.socket_path = sock, .name = v->name, .client = client,
 		.max_mem_bytes = d->o.max_guest_mem, .socket_mode = d->o.socket_mode,
 		.vdev = dev_vdev(v), .hooks_opaque = v,
-		.access_platform = v->type == VIOD_BLK, /* a guest behind a vIOMMU (docs/viommu.md) */
+		.access_platform = true, /* a guest behind a vIOMMU (docs/viommu.md) */
 		.hooks = { .start_queue = hook_start_queue, .stop_queue = hook_stop_queue,
 			   .connection = hook_connection },
 	};
