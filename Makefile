@@ -23,6 +23,7 @@ bench: all
 	@bash bench/ring.sh
 	@bash bench/blk.sh
 	@bash bench/net.sh
+	@bash bench/scale.sh
 
 docs: all
 	@scripts/install-deps.sh docs

@@ -176,7 +176,9 @@ W_V[null2q]=viod-null2q W_P[null2q]=viod-null W_PL[null2q]="viod 1 queue"
 
 mkdir -p "$out"
 tsv=$out/blk.tsv
-printf 'work\trw\tqd\tviod_iops\tviod_p50\tviod_p99\tviod_p999\tpeer\tpeer_iops\tpeer_p50\tpeer_p99\tpeer_p999\tlimit\tlimit_iops\n' >"$tsv"
+printf '# %s, median of %s runs of %s s, %s, load %s -> %s\n' "$cmdline" "$runs" "$secs" \
+	"$(date -u +%F)" "$load_before" "$load_after" >"$tsv"
+printf 'work\trw\tqd\tviod_iops\tviod_p50\tviod_p99\tviod_p999\tpeer\tpeer_iops\tpeer_p50\tpeer_p99\tpeer_p999\tlimit\tlimit_iops\n' >>"$tsv"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
 {
 	echo "bench/blk.sh: 4 KiB random I/O, 1 queue (null2q: 2), $secs s per run, median of $runs interleaved runs"
@@ -210,33 +212,5 @@ for w in null ram shm dio null2q; do
 done
 echo "p99r: peer p99 / viod p99 (above 1: viod's tail is lower)" | tee -a "$out/blk.txt"
 
-# Charts: IOPS per row at QD1 and QD32 (log scale), p99 at QD1.
-for qd in 1 32; do
-	awk -F'\t' -v qd=$qd 'NR > 1 && $3 == qd { lim = ($14 == "-") ? "NaN" : $14
-		printf "%s %s\t%s\t%s\t%s\t%s\t%s\n", $1, ($2 == "randread" ? "rd" : "wr"), $4, $9, lim, $6, $11 }' \
-		"$tsv" >"$tmp/qd$qd.dat"
-done
-gnuplot <<EOF
-set terminal pngcairo size 1200,900 font ",10"
-set output "$out/blk.png"
-set datafile separator "\t"
-set datafile missing "NaN"
-set multiplot layout 3,1 title "vio-bench blk, 4 KiB random, 1 queue, median of $runs runs ($(date -u +%F), load $load_before)"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set key outside right top vertical
-set grid ytics
-set logscale y
-set ylabel "IOPS"
-set title "iodepth 1"
-plot "$tmp/qd1.dat" using 2:xtic(1) title "viod", '' using 3 title "peer (same work)", '' using 4 title "limit (fio / memcpy)"
-set title "iodepth 32"
-plot "$tmp/qd32.dat" using 2:xtic(1) title "viod", '' using 3 title "peer (same work)", '' using 4 title "limit (fio / memcpy)"
-
-set ylabel "p99 us"
-set title "p99 latency at iodepth 1 (lower is better)"
-plot "$tmp/qd1.dat" using 5:xtic(1) title "viod", '' using 6 title "peer"
-unset multiplot
-EOF
+bench/plot.sh blk "$out"
 echo "wrote $out/blk.txt, $out/blk.tsv, $out/blk.png"

@@ -19,7 +19,10 @@
 # testpmd --record-core-cycles) and the ratio DPDK / viod of that: how many
 # times the work one switch does per frame the other does in the same time.
 #
-# usage: bench/net.sh [--rounds N] [--seconds S] [--build DIR] [--quick]
+# Writes the table to net.txt, the figures to net.tsv and a chart net.png
+# (bench/plot.sh) into --out (bench/results, what README.md shows).
+#
+# usage: bench/net.sh [--rounds N] [--seconds S] [--build DIR] [--out DIR] [--quick]
 #   --quick: 64-byte frames, split rings, vm2vm only (a smoke run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,14 +33,16 @@ VIO_TEST=bench-net
 # shellcheck source=../tests/interop/dpdk_lib.sh
 . tests/interop/dpdk_lib.sh
 
-rounds=3 secs=3 build=build quick=0
+rounds=3 secs=3 build=build quick=0 out=bench/results
+cmdline="bench/net.sh $*"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
 	--seconds) secs=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
 	--quick) quick=1; shift ;;
-	-h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--out) out=$2; shift 2 ;;
+	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/net.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -48,6 +53,7 @@ ninja -C "$build" >/dev/null || exit 1
 viod=$root/$build/src/daemon/viod
 bench=$root/$build/tools/vio-bench/vio-bench
 need_testpmd || exit 1
+command -v gnuplot >/dev/null || { echo "bench/net.sh: gnuplot not found (scripts/install-deps.sh bench)" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || { echo "bench/net.sh: needs 2 CPUs (driver and middle pinned apart)"; exit 1; }
 tmp=
 mk_tmpdir tmp || exit 1
@@ -172,6 +178,12 @@ ratios() {
 	done
 }
 
+mkdir -p "$out"
+tsv=$out/net.tsv
+printf '# %s, %s rounds of %s s, %s, load %s\n' "$cmdline" "$rounds" "$secs" "$(date -u +%F)" \
+	"$(cut -d' ' -f1-3 /proc/loadavg)" >"$tsv"
+printf 'test\tframe\trings\tviod_mpps\tdpdk_mpps\tviod_over_dpdk\tviod_ns\tdpdk_ns\tdpdk_over_viod\n' >>"$tsv"
+{
 echo
 echo "| test     | frame  | rings  | viod Mpps | DPDK Mpps | viod/DPDK | viod ns/frame | DPDK ns/frame | DPDK/viod |"
 echo "|----------|--------|--------|-----------|-----------|-----------|---------------|---------------|-----------|"
@@ -185,6 +197,8 @@ for c in "${cases[@]}"; do
 	bratio=$(ratios busy busy dpdk viod | median)
 	printf "| %-8s | %4s B | %-6s | %9s | %9s | %9s | %13s | %13s | %9s |\n" "$t" "$size" \
 		"$layout" "$mv" "$md" "$ratio" "$bv" "$bd" "$bratio"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$size" "$layout" "$mv" "$md" "$ratio" \
+		"$bv" "$bd" "$bratio" >>"$tsv"
 done
 echo
 echo "Mpps: vm2vm, frames/s the driving testpmd (2 virtio-user ports, io, tx_first 32)"
@@ -192,3 +206,5 @@ echo "receives; frontend, frames/s vio-bench net receives (txrx). ns/frame: the 
 echo "time (polls or bursts that moved frames) per frame taken from a sender. Ratios: medians"
 echo "of the per-round ratios. Driver on CPU 0, middle on CPU 1; DPDK's middle is testpmd with"
 echo "two net_vhost ports in io forwarding."
+} | tee "$out/net.txt"
+bench/plot.sh net "$out"

@@ -19,15 +19,19 @@
 # --batch says, so only burst 1 is like for like there). bench/README.md
 # says what each side does per buffer.
 #
+# Writes the table to ring.txt, the figures to ring.tsv and a chart ring.png
+# (bench/plot.sh) into --out (bench/results, what README.md shows).
+#
 # usage: bench/ring.sh [RINGTEST_DIR] [--runs N] [--seconds S] [--size N]
-#                      [--bursts LIST] [--modes poll,sleep] [--build DIR] [--raw]
+#                      [--bursts LIST] [--modes poll,sleep] [--build DIR] [--out DIR] [--raw]
 # RINGTEST_DIR (or env RINGTEST_DIR): a tools/virtio/ringtest directory; if
 # absent, it is extracted from /usr/src/linux-source-*.tar.xz into
 # ${TMPDIR:-/tmp}/vio-ringtest and built there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=5 secs=0.3 size=256 bursts=1,8,32 modes=poll,sleep build=build raw=0
+runs=5 secs=0.3 size=256 bursts=1,8,32 modes=poll,sleep build=build raw=0 out=bench/results
+cmdline="bench/ring.sh $*"
 rtdir=${RINGTEST_DIR:-}
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -38,7 +42,8 @@ while [ $# -gt 0 ]; do
 	--modes) modes=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
 	--raw) raw=1; shift ;;
-	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--out) out=$2; shift 2 ;;
+	-h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench/ring.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	*) rtdir=$1; shift ;;
 	esac
@@ -51,6 +56,8 @@ done
 for m in ${modes//,/ }; do
 	[[ $m == poll || $m == sleep ]] || { echo "bench/ring.sh: bad mode '$m' (poll, sleep)" >&2; exit 2; }
 done
+
+command -v gnuplot >/dev/null || { echo "bench/ring.sh: gnuplot not found (scripts/install-deps.sh bench)" >&2; exit 1; }
 
 # ---- vio-bench ----
 if [ ! -f "$build/build.ninja" ]; then
@@ -185,6 +192,12 @@ med() { # key -> median of the runs that worked, marked * if some failed; FAIL i
 }
 ratio() { awk -v a="${1%\*}" -v b="${2%\*}" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "-" }'; }
 
+mkdir -p "$out"
+tsv=$out/ring.tsv
+printf '# %s, queue size %s, median of %s runs of %s s, %s\n' "$cmdline" "$size" "$runs" "$secs" \
+	"$started" >"$tsv"
+printf 'mode\tburst\tvio_split\trt_0_9\tvio_packed\trt_ring\n' >>"$tsv"
+{
 echo "# bench/ring.sh: queue size $size, runs $runs x ${secs}s, CPUs ${cpus[*]:-unpinned}, started $started"
 echo "# Mdesc/s = million descriptors per second, median of $runs runs; ratio = vio / ringtest"
 echo "# ringtest: ${rtdir:-none}; vio: $bench"
@@ -195,8 +208,10 @@ for m in ${modes//,/ }; do
 		vs=$(med "vs,$m,$b") vp=$(med "vp,$m,$b") r9=$(med "r9,$m,$b") rr=$(med "rr,$m,$b")
 		printf "%-6s %5s | %9s %9s %9s | %10s %9s %11s %10s\n" "$m" "$b" "$vs" "$r9" \
 			"$(ratio "$vs" "$r9")" "$vp" "$rr" "$(ratio "$vp" "$rr")" "$(ratio "$vp" "$r9")"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$b" "$vs" "$r9" "$vp" "$rr" >>"$tsv"
 	done
 done
+} | tee "$out/ring.txt"
 if [ $raw = 1 ]; then
 	echo "# every run, in order (vs vio split, r9 virtio_ring_0_9, vp vio packed, rr ring):"
 	for k in $(printf '%s\n' "${!res[@]}" | sort); do echo "#   $k: ${res[$k]}"; done
@@ -206,3 +221,4 @@ fi
 if grep -q FAIL <<<"${res[*]}"; then
 	echo "# * some runs failed, hung (ringtest --sleep --batch can deadlock; 5 s timeout) or were too short to time: median of the rest"
 fi
+bench/plot.sh ring "$out"

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(split_walker packed_walker blk_request vhu_backend)
+[ ${#targets[@]} -gt 0 ] || targets=(split_walker packed_walker blk_request vhu_backend net)
 dir=build-fuzz
 
 if ! command -v clang >/dev/null; then

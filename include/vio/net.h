@@ -118,8 +118,8 @@ _Static_assert(sizeof(struct virtio_net_config) == 12, "spec layout");
 
 /* Queue pairs one vio net device serves at most (vhost-user carries 8-bit queue indices). */
 #define VIO_NET_MAX_PAIRS 16
-/* Ports one switch holds. */
-#define VIO_SWITCH_MAX_PORTS 64
+/* Ports one switch holds at once (a deleted port's slot is reused). */
+#define VIO_SWITCH_MAX_PORTS 1024
 /* Unicast and multicast entries the control queue's MAC table keeps per port; beyond: all pass. */
 #define VIO_NET_MAC_TABLE_MAX 64
 /* Largest frame (without the virtio header) the switch carries: a 64 KiB GSO frame. */
@@ -161,7 +161,7 @@ VIO_API int vio_switch_new(const struct vio_switch_opts *o, struct vio_switch **
 /** Every port must have been freed. NULL is fine. */
 VIO_API void vio_switch_free(struct vio_switch *sw);
 
-/** Ports ever added (their index is their id); a freed port's slot reads as unused. */
+/** Slots handed out (a port's index is its id); a freed slot reads as unused until a new port takes it. */
 VIO_API unsigned vio_switch_nports(const struct vio_switch *sw);
 
 /**

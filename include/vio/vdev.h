@@ -46,10 +46,11 @@ struct vio_vdev_ops {
 	/** An fd that becomes readable when queue_poll has completions to reap, or -1. */
 	int (*queue_wait_fd)(void *dev, unsigned q);
 	/**
-	 * Optional: true while q holds as many requests in flight as it can, so
-	 * that requests waiting in the ring make no progress until completions
-	 * arrive (on queue_wait_fd): a poller then sleeps instead of spinning.
-	 * Called by the thread that owns q.
+	 * Optional: true while buffers waiting in q's ring make no progress by
+	 * polling q: q holds as many requests in flight as it can (completions
+	 * arrive on queue_wait_fd), or q is only ever filled from other queues'
+	 * polls (a net receive queue). A poller then neither arms q's
+	 * notifications nor spins on it. Called by the thread that owns q.
 	 */
 	bool (*queue_full)(void *dev, unsigned q);
 	/**

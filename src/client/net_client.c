@@ -362,6 +362,10 @@ int vio_net_client_recv(struct vio_net_client *c, unsigned pair, struct vio_net_
 	if (pair >= c->pairs)
 		return -EINVAL;
 	p = &c->p[pair];
+	/* Reap first: used raw chains (post_raw) free the descriptors the reposts need. */
+	r = rx_reap(p);
+	if (r)
+		return r;
 	if (p->nrepost) {
 		for (unsigned i = 0; i < p->nrepost; i++)
 			if (post_rx(c, p, p->repost[i]))
@@ -369,9 +373,6 @@ int vio_net_client_recv(struct vio_net_client *c, unsigned pair, struct vio_net_
 		p->nrepost = 0;
 		kick(&p->rx);
 	}
-	r = rx_reap(p);
-	if (r)
-		return r;
 	while (got < n && p->bl_count) {
 		struct vio_net_rx *f = &rx[got];
 		struct rx_buf *b = bl_cookie(p, 0);

@@ -214,7 +214,7 @@ static unsigned poll_all(struct poller_thread *t)
 	return work;
 }
 
-/* A queue that can only wait (slots full, rate limited) does not count as having work. */
+/* A queue that can only wait (slots full, rate limited, filled by others) is never armed. */
 static bool queue_full(const struct pq_slot *s)
 {
 	const struct vio_vdev_ops *ops = s->pq.vdev.ops;
@@ -222,7 +222,14 @@ static bool queue_full(const struct pq_slot *s)
 	return ops->queue_full && ops->queue_full(s->pq.vdev.dev, s->pq.q);
 }
 
-/* Arm notifications on every queue; true if work it can take slipped in meanwhile. */
+/*
+ * Arm notifications on every queue a kick can move; true if work slipped in
+ * meanwhile (enable, then look again: a request published before the driver
+ * saw the enable would otherwise wait unkicked while we sleep). A queue that
+ * can only wait (slots full, rate limited, a receive queue that other
+ * queues' polls fill) stays unarmed: what it waits for wakes the thread
+ * another way, and its waiting buffers must not keep the thread spinning.
+ */
 static bool arm_all(struct poller_thread *t)
 {
 	bool pending = false;
@@ -230,8 +237,9 @@ static bool arm_all(struct poller_thread *t)
 	for (unsigned i = 0; i < t->nqueues; i++) {
 		struct pq_slot *s = t->queues[i];
 
-		if (!s->broken && s->pq.vq && vio_virtq_device_enable_notify(s->pq.vq) &&
-		    !queue_full(s))
+		if (s->broken || !s->pq.vq || queue_full(s))
+			continue;
+		if (vio_virtq_device_enable_notify(s->pq.vq))
 			pending = true;
 	}
 	return pending;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -321,6 +322,22 @@ static int build_opts(const struct cli *c, struct viod_opts *o)
 	return 0;
 }
 
+/*
+ * Each device holds a handful of fds (its socket, the connection, a kick
+ * and a call eventfd per queue, the guest memory's): hundreds of devices
+ * pass the usual soft limit of 1024, so take what the hard limit allows.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		dlog(VIO_LOG_WARN, NULL, "cannot raise the open-file limit: %s", strerror(errno));
+}
+
 static int signal_fd(void)
 {
 	sigset_t set;
@@ -401,6 +418,7 @@ int main(int argc, char **argv)
 	if (build_opts(&c, &d.o))
 		return 2;
 	vio_log_set(vio_log_stderr, "viod", d.o.log_level);
+	raise_fd_limit();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	d.started_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	/* A front-end shrinking guest memory fails its device, not the process. */

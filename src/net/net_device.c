@@ -413,6 +413,16 @@ static int net_queue_wait_fd(void *dev, unsigned q)
 	return -1;
 }
 
+/*
+ * A receive queue's buffers wait for frames other ports send: polling it
+ * moves nothing, and neither would its kicks (a poller would spin on an
+ * idle port's posted buffers otherwise).
+ */
+static bool net_queue_full(void *dev, unsigned q)
+{
+	return kind_of(dev, q) == Q_RX;
+}
+
 static void net_queue_stop(void *dev, unsigned q)
 {
 	struct vio_net *net = dev;
@@ -445,6 +455,7 @@ static const struct vio_vdev_ops net_vdev_ops = {
 	.queue_start = net_queue_start,
 	.queue_poll = net_queue_poll,
 	.queue_wait_fd = net_queue_wait_fd,
+	.queue_full = net_queue_full,
 	.queue_stop = net_queue_stop,
 	.queue_attach = net_queue_attach,
 	.queue_detach = net_queue_detach,

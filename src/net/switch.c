@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,18 +18,22 @@
 #include "mac_table.h"
 #include "net_internal.h"
 
-struct vio_switch {
-	pthread_mutex_t lock;  /* control thread: slot allocation */
-	atomic_uint nports;    /* slots handed out; published with release after the slot is set */
-	struct net_port ports[VIO_SWITCH_MAX_PORTS];
-	/* switch thread */
-	struct net_mac_table macs;
-};
-
 /* What one destination port gets from one burst. */
 struct dest {
 	unsigned n;
 	uint8_t idx[NET_TX_BURST];
+};
+
+struct vio_switch {
+	pthread_mutex_t lock;  /* control thread: slot allocation */
+	atomic_uint nports;    /* slots handed out; published with release after the slot is set */
+	/* Odd while the switch thread forwards a burst: a freed slot is refilled only outside one. */
+	atomic_uint fwd_seq;
+	struct net_port ports[VIO_SWITCH_MAX_PORTS];
+	/* switch thread: the learning table and one burst's destinations (kept all-zero between bursts) */
+	struct net_mac_table macs;
+	struct dest dests[VIO_SWITCH_MAX_PORTS];
+	uint16_t touched[VIO_SWITCH_MAX_PORTS];
 };
 
 const char *vio_net_drop_str(enum vio_net_drop why)
@@ -100,27 +105,49 @@ int vio_switch_port_stats(const struct vio_switch *sw, unsigned port,
 	return 0;
 }
 
+/*
+ * A freed slot may still be looked at by a burst the switch thread began
+ * before the port went (it checks in_use first, then reads the slot): wait
+ * for that burst to end before the slot is written again. Bursts are short.
+ */
+static void wait_forward_quiet(struct vio_switch *sw)
+{
+	unsigned seq = atomic_load(&sw->fwd_seq);
+
+	while ((seq & 1) && atomic_load(&sw->fwd_seq) == seq)
+		sched_yield();
+}
+
 struct net_port *net_switch_port_add(struct vio_switch *sw, enum net_port_kind kind,
 				     const char *name, void *owner)
 {
 	struct net_port *p = NULL;
-	unsigned n;
+	unsigned n, i;
+	uint32_t gen = 0;
 
 	pthread_mutex_lock(&sw->lock);
-	/* Slots are never reused: the switch thread may still hold a learned entry naming one. */
 	n = atomic_load_explicit(&sw->nports, memory_order_relaxed);
-	if (n < VIO_SWITCH_MAX_PORTS) {
-		p = &sw->ports[n];
+	/* A deleted port's slot is reused; its generation goes on, so what was learned on it stays stale. */
+	for (i = 0; i < n; i++)
+		if (!atomic_load_explicit(&sw->ports[i].in_use, memory_order_relaxed))
+			break;
+	if (i < n || n < VIO_SWITCH_MAX_PORTS) {
+		p = &sw->ports[i];
+		if (i < n) {
+			wait_forward_quiet(sw);
+			gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+		}
 		memset(p, 0, sizeof(*p));
 		p->kind = kind;
 		p->owner = owner;
-		p->id = n;
+		p->id = i;
 		strncpy(p->name, name ? name : "port", sizeof(p->name) - 1);
 		atomic_init(&p->link_up, true);
-		atomic_init(&p->gen, 0);
-		atomic_store_explicit(&p->in_use, true, memory_order_relaxed);
-		/* Release: the slot is complete before the switch thread can count it. */
-		atomic_store_explicit(&sw->nports, n + 1, memory_order_release);
+		atomic_init(&p->gen, gen);
+		/* Release: the slot is complete before the switch thread can see it in use. */
+		atomic_store_explicit(&p->in_use, true, memory_order_release);
+		if (i == n)
+			atomic_store_explicit(&sw->nports, n + 1, memory_order_release);
 	}
 	pthread_mutex_unlock(&sw->lock);
 	return p;
@@ -158,6 +185,9 @@ static inline uint32_t now_s(void)
 
 static inline bool port_ready(const struct net_port *p)
 {
+	/* Acquire: pairs with the release that published the slot (a reused one too). */
+	if (!atomic_load_explicit(&p->in_use, memory_order_acquire))
+		return false;
 	return p->kind == NET_PORT_VIRTIO ? p->nactive != 0 : p->tap_ready;
 }
 
@@ -245,10 +275,9 @@ static void learn(struct vio_switch *sw, struct net_port *p, const uint8_t *src,
 void net_switch_forward(struct vio_switch *sw, struct net_port *p, struct net_frame *f,
 			unsigned n)
 {
-	struct dest dests[VIO_SWITCH_MAX_PORTS];
-	uint8_t touched[VIO_SWITCH_MAX_PORTS];
-	unsigned ntouched = 0;
-	unsigned nports = atomic_load_explicit(&sw->nports, memory_order_acquire);
+	struct dest *dests = sw->dests;
+	uint16_t *touched = sw->touched;
+	unsigned ntouched = 0, nports;
 	uint32_t now;
 
 	if (!n)
@@ -260,9 +289,9 @@ void net_switch_forward(struct vio_switch *sw, struct net_port *p, struct net_fr
 			net_drop(&p->ctr, VIO_NET_DROP_LINK_DOWN);
 		return;
 	}
+	atomic_fetch_add(&sw->fwd_seq, 1); /* odd: in a burst (wait_forward_quiet) */
+	nports = atomic_load_explicit(&sw->nports, memory_order_acquire);
 	now = now_s();
-	for (unsigned i = 0; i < nports; i++)
-		dests[i].n = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *dst = f[i].mac;
 		unsigned sent = 0;
@@ -287,7 +316,7 @@ void net_switch_forward(struct vio_switch *sw, struct net_port *p, struct net_fr
 				continue;
 			}
 			if (!dests[port].n)
-				touched[ntouched++] = (uint8_t)port;
+				touched[ntouched++] = port;
 			dests[port].idx[dests[port].n++] = (uint8_t)i;
 			continue;
 		}
@@ -298,13 +327,16 @@ void net_switch_forward(struct vio_switch *sw, struct net_port *p, struct net_fr
 			if (q == p || !port_ready(q))
 				continue;
 			if (!dests[k].n)
-				touched[ntouched++] = (uint8_t)k;
+				touched[ntouched++] = (uint16_t)k;
 			dests[k].idx[dests[k].n++] = (uint8_t)i;
 			sent++;
 		}
 		if (!sent)
 			net_drop(&p->ctr, VIO_NET_DROP_TX_NO_DEST);
 	}
-	for (unsigned i = 0; i < ntouched; i++)
+	for (unsigned i = 0; i < ntouched; i++) {
 		deliver(&sw->ports[touched[i]], f, &dests[touched[i]]);
+		dests[touched[i]].n = 0;
+	}
+	atomic_fetch_add(&sw->fwd_seq, 1);
 }

@@ -297,8 +297,47 @@ def vhu_seeds():
     write(t, 'inflight-channel', s)
 
 
+# ---------------------------------------------------------------- net
+def net_tx(sel, length=0, hdr=bytes(12), pieces=0, extra=b''):
+    """Op 0: sel (bits 0-1 destination, 2 IPv6, 3 headers from input, 6 runt, 7 long length)."""
+    s = u8(0) + u8(sel) + u8(pieces)
+    s += u16(length) if sel & 0x80 else u8(length)
+    return s + hdr + extra
+
+
+def net_rx(shape=0, length=1600, pieces=0):
+    return u8(1) + u8(shape) + u8(pieces) + u16(length - 1)
+
+
+def net_ctrl(cls, cmd, data=b'', shape=0):
+    return u8(2) + u8(cls) + u8(cmd) + u8(len(data)) + u8(shape) + data
+
+
+NET_POLL = u8(3)
+
+
+def net_seeds():
+    t = 'net'
+    csum = bytes([1, 0, 0, 0, 0, 0]) + u16(34) + u16(16) + u16(0)       # NEEDS_CSUM at TCP
+    tso4 = bytes([1, 1]) + u16(54) + u16(100) + u16(34) + u16(16) + u16(0)
+    iptcp = bytes([0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]) + \
+        u16(1) + u16(2) + u32(0) + u32(0) + bytes([0x50, 0x10]) + u16(0) + u16(0) + u16(0) + bytes(8)
+    for cfg, name in ((0x00, 'split'), (0x01, 'packed'), (0x1e | 0x60, 'split-all'),
+                      (0x1f | 0x60, 'packed-all')):
+        s = u8(cfg)
+        s += net_rx() + net_rx(pieces=2) + net_rx(length=64) + net_rx(shape=1) + net_rx(shape=2)
+        s += net_tx(0, 100) + net_tx(1, 60, pieces=3) + NET_POLL
+        s += net_tx(0x88, 1400, hdr=csum, extra=iptcp) + net_tx(0x88, 4000, hdr=tso4, extra=iptcp)
+        s += net_tx(0x40, 0) + net_tx(2, 80) + NET_POLL
+        s += net_ctrl(0, 0, b'\x01') + net_ctrl(1, 1, bytes(6)) + net_ctrl(4, 0, u16(1))
+        s += net_ctrl(1, 0, u32(1) + bytes(6) + u32(0)) + net_ctrl(7, 7, shape=0x40) + NET_POLL
+        s += net_rx(length=9100 % 2048, pieces=3) + net_tx(0x80, 9000) + NET_POLL
+        write(t, name, s)
+
+
 if __name__ == '__main__':
     split_seeds()
     packed_seeds()
     blk_seeds()
     vhu_seeds()
+    net_seeds()

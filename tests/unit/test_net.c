@@ -976,6 +976,81 @@ static void test_refuses_legacy(void **state)
 	vio_switch_free(sw);
 }
 
+/* Tear port i down the way viod does (queues stopped first, then the port). */
+static void port_close(struct rig *r, unsigned i)
+{
+	struct tport *p = &r->p[i];
+
+	for (unsigned q = 0; q < p->nq; q++) {
+		p->vdev.ops->queue_detach(p->vdev.dev, q);
+		p->vdev.ops->queue_stop(p->vdev.dev, q);
+	}
+	vio_net_client_free(p->cl);
+	vio_net_free(p->net);
+	for (unsigned q = 0; q < p->nq; q++)
+		vqh_q_fini(&p->qs[q]);
+}
+
+/* A deleted port's slot is reused, and what was learned on it before is not. */
+static void test_port_reuse(void **state)
+{
+	struct port_cfg pc[3] = { { .features = MRG }, { .features = MRG }, { .features = MRG } };
+	unsigned old_port, np;
+	struct rig r;
+
+	rig_open(&r, *state, 0, pc, 3);
+	send1(&r, 1, 0, bcast, 64, 1); /* the switch learns B's address on B's slot */
+	assert_int_equal(drain(&r, 0, 0, NULL, NULL) + drain(&r, 2, 0, NULL, NULL), 2);
+	old_port = vio_net_port(r.p[1].net);
+	port_close(&r, 1);
+	/* A new port (with B's address again) takes B's slot. */
+	np = r.np;
+	r.np = 1;
+	port_open(&r, &pc[1]);
+	r.np = np;
+	assert_int_equal(vio_net_port(r.p[1].net), old_port);
+	assert_int_equal(stats(&r, 1).rx_packets, 0);
+	/* The entry learned on the old port is stale: the frame floods (D sees it too). */
+	send1(&r, 0, 0, r.p[1].mac, 80, 2);
+	assert_int_equal(drain(&r, 1, 0, NULL, NULL), 1);
+	assert_int_equal(drain(&r, 2, 0, NULL, NULL), 1);
+	/* Once the new port speaks, it is learned there: unicast again. */
+	send1(&r, 1, 0, r.p[0].mac, 80, 3);
+	assert_int_equal(drain(&r, 0, 0, NULL, NULL), 1);
+	send1(&r, 0, 0, r.p[1].mac, 80, 4);
+	assert_int_equal(drain(&r, 1, 0, NULL, NULL), 1);
+	assert_int_equal(drain(&r, 2, 0, NULL, NULL), 0);
+	rig_close(&r);
+}
+
+/* The switch holds VIO_SWITCH_MAX_PORTS ports, refuses one more, and reuses a freed slot. */
+static void test_port_capacity(void **state)
+{
+	static struct vio_net *nets[VIO_SWITCH_MAX_PORTS];
+	struct vio_net_opts no = { .name = "p" };
+	struct vio_switch *sw;
+	struct vio_net *extra = NULL;
+
+	(void)state;
+	assert_int_equal(vio_switch_new(NULL, &sw), 0);
+	no.sw = sw;
+	for (unsigned i = 0; i < VIO_SWITCH_MAX_PORTS; i++) {
+		assert_int_equal(vio_net_new(&no, &nets[i]), 0);
+		assert_int_equal(vio_net_port(nets[i]), i);
+	}
+	assert_int_equal(vio_net_new(&no, &extra), -ENOSPC);
+	vio_net_free(nets[700]);
+	vio_net_free(nets[5]);
+	assert_int_equal(vio_net_new(&no, &nets[5]), 0);
+	assert_int_equal(vio_net_port(nets[5]), 5);
+	assert_int_equal(vio_net_new(&no, &nets[700]), 0);
+	assert_int_equal(vio_net_port(nets[700]), 700);
+	assert_int_equal(vio_switch_nports(sw), VIO_SWITCH_MAX_PORTS);
+	for (unsigned i = 0; i < VIO_SWITCH_MAX_PORTS; i++)
+		vio_net_free(nets[i]);
+	vio_switch_free(sw);
+}
+
 /* The learning table alone: a full table, aging, and removals in the middle of probe clusters. */
 static void test_mac_table(void **state)
 {
@@ -1041,6 +1116,8 @@ int main(void)
 		VQH_BOTH(test_offload_tso),
 		VQH_SPLIT(test_link),
 		VQH_SPLIT(test_refuses_legacy),
+		VQH_BOTH(test_port_reuse),
+		cmocka_unit_test(test_port_capacity),
 		cmocka_unit_test(test_mac_table),
 	};
 
