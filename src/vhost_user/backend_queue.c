@@ -136,24 +136,22 @@ static int queue_init_ring(struct vio_vhu_backend *b, struct vhu_queue *q)
 	struct vio_virtq_pos pos = { 0 };
 	int r;
 
-	/* With ACCESS_PLATFORM ring addresses are IOVAs, translated like descriptors. */
 	if (vhu_iotlb_on(b)) {
+		/* With ACCESS_PLATFORM ring addresses are IOVAs, translated like descriptors. */
 		a = (struct vio_virtq_addrs){ q->addr.desc_user_addr, q->addr.avail_user_addr,
 					      q->addr.used_user_addr };
-		r = vio_virtq_device_new(f, q->num, &a, &b->mem, &q->vq);
-		if (r == -EFAULT) {
-			/* Not in the IOTLB yet: asked for; an update starts the queue. */
-			vhu_iotlb_ring_missing(b, &a, desc_len, drv_len, dev_len, packed);
-			return r;
-		}
-	/* Ring addresses are front-end virtual addresses; descriptors carry guest addresses. */
 	} else if (vhu_uaddr_to_gpa(b, q->addr.desc_user_addr, desc_len, &a.desc) ||
-	    vhu_uaddr_to_gpa(b, q->addr.avail_user_addr, drv_len, &a.driver) ||
-	    vhu_uaddr_to_gpa(b, q->addr.used_user_addr, dev_len, &a.device)) {
+		   vhu_uaddr_to_gpa(b, q->addr.avail_user_addr, drv_len, &a.driver) ||
+		   vhu_uaddr_to_gpa(b, q->addr.used_user_addr, dev_len, &a.device)) {
+		/* Front-end virtual addresses; descriptors carry guest addresses. */
 		vio_warn(q->name, "ring addresses outside the memory table");
 		return -EFAULT;
-	} else {
-		r = vio_virtq_device_new(f, q->num, &a, &b->mem, &q->vq);
+	}
+	r = vio_virtq_device_new(f, q->num, &a, &b->mem, &q->vq);
+	if (r == -EFAULT && vhu_iotlb_on(b)) {
+		/* Not in the IOTLB yet: asked for; the update that maps them starts the queue. */
+		vhu_iotlb_ring_missing(b, &a, desc_len, drv_len, dev_len, packed);
+		return r;
 	}
 	/* Without a base the ring starts fresh (packed: wrap counters at 1, not base 0's 0). */
 	if (r == 0 && q->base_set) {
