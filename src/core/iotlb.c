@@ -4,9 +4,10 @@
  * sorted copy of the entries and publishes it under the sequence lock;
  * readers binary-search the published entries and retry if the writer was
  * at work meanwhile. Never allocates after init, never grows past cap,
- * never blocks a reader.
+ * never makes a reader wait longer than a publish (or the writer's preemption).
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,7 +183,7 @@ void vio_iotlb_report_miss(struct vio_iotlb *t, uint64_t iova, unsigned perm)
 void *vio_iotlb_translate(const struct vio_iotlb *t, uint64_t iova, uint64_t len, unsigned perm,
 			  uint64_t *got, int *why)
 {
-	uint32_t seq, n, lo, hi, i;
+	uint32_t seq, n, lo, hi, i, spins = 0;
 	uint64_t host, last, have;
 	int err;
 
@@ -193,8 +194,12 @@ void *vio_iotlb_translate(const struct vio_iotlb *t, uint64_t iova, uint64_t len
 	for (;;) {
 		/* Pairs with the release store of an even sequence in publish. */
 		seq = atomic_load_explicit(&t->seq, memory_order_acquire);
-		if (seq & 1)
-			continue; /* the writer is mid-publish: a few hundred stores at most */
+		if (seq & 1) {
+			/* The writer is mid-publish: a few thousand stores, unless it was preempted. */
+			if (++spins % 1024 == 0)
+				sched_yield();
+			continue;
+		}
 		n = LD(t->n);
 		host = 0;
 		have = 0;
