@@ -25,11 +25,10 @@ while [ $# -gt 0 ]; do
 	*) echo "bench/iommu.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+ninja -C "$build" >/dev/null
 bench=$build/tools/vio-bench/vio-bench
 viod=$build/src/daemon/viod
-for b in "$bench" "$viod"; do
-	[ -x "$b" ] || { echo "bench/iommu.sh: $b is not built" >&2; exit 1; }
-done
 
 tmp=$(mktemp -d /tmp/vio-iommubench.XXXXXX)
 vpid=
