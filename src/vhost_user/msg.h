@@ -183,7 +183,7 @@ enum vio_vhu_reply {
 	X(SEND_RARP, 19, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                         \
 	X(NET_SET_MTU, 20, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                       \
 	X(SET_BACKEND_REQ_FD, 21, VHU_SZ_NONE, 1, 1, VIO_VHU_REPLY_ACK, set_backend_req_fd)       \
-	X(IOTLB_MSG, 22, VHU_SZ_IOTLB, 0, 0, VIO_VHU_REPLY_U64, iotlb_msg)                             \
+	X(IOTLB_MSG, 22, VHU_SZ_IOTLB, 0, 0, VIO_VHU_REPLY_U64, iotlb_msg)                         \
 	X(SET_VRING_ENDIAN, 23, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                \
 	X(GET_CONFIG, 24, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_CONFIG, get_config)                   \
 	X(SET_CONFIG, 25, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_ACK, set_config)                      \
