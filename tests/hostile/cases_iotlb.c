@@ -10,7 +10,9 @@
  * front-end maps what it needs.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cases.h"
@@ -241,6 +243,98 @@ static int c_iotlb_miss_waits(struct hctx *c)
 	return c->why[0] ? -1 : 0;
 }
 
+/*
+ * Nothing mapped, the backend request channel given: the backend asks for
+ * each missing page, the rings' first (VHOST_USER_BACKEND_IOTLB_MSG, type
+ * MISS, with the rights it needs), and the request completes once the
+ * front-end has answered every miss with an update of that page, as QEMU
+ * does.
+ */
+static int answer_misses(struct hctx *c, struct hfe *h, int chan)
+{
+	uint64_t host = (uintptr_t)h->mem.host, page;
+	unsigned misses = 0;
+	int r;
+
+	for (int round = 0; round < 40; round++) {
+		struct pollfd pfd = { .fd = chan, .events = POLLIN };
+		uint8_t hdr[VHOST_USER_HDR_SIZE];
+		struct vio_vhu_iotlb_msg m;
+		uint32_t req, size;
+
+		if (hfe_wait_used(h, 1, 20) == 0) {
+			if (!misses)
+				return fail(c, "the request completed without a miss being asked");
+			note(c, "%u misses answered", misses);
+			return 0;
+		}
+		if (poll(&pfd, 1, 500) <= 0)
+			continue;
+		if (vio_vhu_recv_all(chan, hdr, sizeof(hdr)))
+			return fail(c, "the backend request channel broke");
+		memcpy(&req, hdr, 4);
+		memcpy(&size, hdr + 8, 4);
+		if (req != VHOST_USER_BACKEND_IOTLB_MSG || size != sizeof(m))
+			return fail(c, "channel message %u of %u bytes, not an IOTLB miss", req, size);
+		if (vio_vhu_recv_all(chan, &m, sizeof(m)))
+			return fail(c, "the backend request channel broke mid-message");
+		if (m.type != VHOST_IOTLB_MISS || m.perm < VIO_IOTLB_RO || m.perm > VIO_IOTLB_RW)
+			return fail(c, "IOTLB message type %u perm %u from the backend", m.type, m.perm);
+		misses++;
+		/* The rings' IOVAs are their user addresses (asked for at set-up), the rest guest addresses. */
+		page = m.iova & ~0xfffull;
+		if (m.iova - host < HFE_MEM_SIZE)
+			r = iotlb(h, VHOST_IOTLB_UPDATE, page, 0x1000, page, VIO_IOTLB_RW);
+		else if (m.iova < HFE_MEM_SIZE)
+			r = map(h, page, 0x1000, VIO_IOTLB_RW);
+		else
+			return fail(c, "a miss at 0x%llx, outside what the driver used",
+				    (unsigned long long)m.iova);
+		if (r)
+			return fail(c, "the answer to a miss was refused");
+	}
+	return fail(c, "the request did not complete after 40 rounds of misses");
+}
+
+static int c_iotlb_miss_asked(struct hctx *c)
+{
+	struct hfe h;
+	int sv[2] = { -1, -1 }, r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return fail(c, "socketpair: %s", strerror(errno));
+	r = hfe_connect(&h, c->sock);
+	h.extra_protocol = VIO_BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ);
+	if (!r)
+		r = hfe_negotiate(&h, AP);
+	if (!r)
+		r = hfe_call(&h, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1, NULL);
+	if (!r)
+		r = hfe_share_mem(&h, HFE_MEM_SIZE, true);
+	if (!r) {
+		hfe_ring_layout(&h, Q);
+		r = hfe_ring_start(&h);
+	}
+	if (r) {
+		fail(c, "set-up with the backend request channel: %s",
+		     r == HFE_REFUSED ? "refused" : strerror(-r));
+	} else if (!(h.features & AP)) {
+		fail(c, "the device does not offer VIRTIO_F_ACCESS_PLATFORM");
+	} else {
+		/* Nothing mapped: the rings wait for their misses' answers too. */
+		if (hfe_blk_ms(&h, VIRTIO_BLK_T_IN, 0, 4096, NULL, 100) != -ETIMEDOUT)
+			fail(c, "a read through unmapped IOVAs ended at once");
+		else if (!answer_misses(c, &h, sv[0]) &&
+			 *(volatile uint8_t *)hfe_ptr(&h, HFE_HDR_OFF + 16) != VIRTIO_BLK_S_OK)
+			fail(c, "the read completed with status 0x%x",
+			     *(volatile uint8_t *)hfe_ptr(&h, HFE_HDR_OFF + 16));
+	}
+	hfe_close(&h);
+	close(sv[0]);
+	close(sv[1]);
+	return c->why[0] ? -1 : 0;
+}
+
 /* Far more distinct pages than the table holds: all accepted, the oldest evicted, no growth. */
 static int c_iotlb_flood(struct hctx *c)
 {
@@ -277,6 +371,7 @@ const struct hcase iotlb_cases[] = {
 	{ "iotlb-invalidate-unknown", c_iotlb_invalidate_unknown },
 	{ "iotlb-overlap-read-only", c_iotlb_overlap_read_only },
 	{ "iotlb-miss-waits", c_iotlb_miss_waits },
+	{ "iotlb-miss-asked", c_iotlb_miss_asked },
 	{ "iotlb-flood", c_iotlb_flood },
 	{ NULL, NULL },
 };
