@@ -11,7 +11,7 @@ build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libjson-c-dev)
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev qemu-system-x86 qemu-system-common
 	qemu-utils linux-image-amd64 busybox-static cpio e2fsprogs util-linux kmod xz-utils
 	libc6-dev procps dpdk-dev iproute2 coreutils
-	groff-base libvirt-clients systemd)
+	groff-base libvirt-clients systemd python3)
 # The reference documentation (ninja -C build docs).
 docs_pkgs=(doxygen)
 # Peers and limits the benchmarks measure against: qemu-storage-daemon, fio on the

@@ -142,6 +142,7 @@ struct vio_blk_stats {
 	uint64_t errors[VIO_BLK_ERR_COUNT];      /**< requests failed, by cause */
 	uint64_t throttled;                      /**< requests the rate limits held back */
 	uint64_t latency[VIO_BLK_LAT_BUCKETS];   /**< completed requests by latency */
+	uint64_t latency_sum_ns;                 /**< their latencies added up */
 };
 
 /** Rate limits of a device (0: none); bursts default to a tenth of a second's worth. */
@@ -181,8 +182,9 @@ VIO_API uint64_t vio_blk_capacity_bytes(const struct vio_blk *blk);
 
 /**
  * Change the capacity (bytes, a multiple of the block size). A file grows
- * (ftruncate) if the window needs it; RAM and null disks cannot grow past
- * what they were made with (-ENOSPC). Requests beyond the new end fail from
+ * (ftruncate) if the device needs it; RAM and null disks cannot grow past
+ * what they were made with, nor a window (length given) past its length
+ * (-ENOSPC). Requests beyond the new end fail from
  * now on; tell the driver (a transport's config-change notification). Control
  * thread; queues may run. 0, -EINVAL, -EROFS, -ENOSPC or the file's errno.
  */

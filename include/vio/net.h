@@ -146,6 +146,7 @@ struct vio_net_port_stats {
 	uint64_t rx_packets, rx_bytes; /* delivered to the port's driver */
 	uint64_t tx_packets, tx_bytes; /* taken from it and switched */
 	uint64_t drops[VIO_NET_DROP_COUNT];
+	uint64_t tx_throttled;         /* times its frames began waiting for its rate limits */
 };
 
 VIO_API const char *vio_net_drop_str(enum vio_net_drop why);
@@ -201,6 +202,22 @@ VIO_API unsigned vio_net_port(const struct vio_net *net);
  * down port neither sends nor receives). Up at creation. Any thread.
  */
 VIO_API void vio_net_set_link(struct vio_net *net, bool up);
+
+/**
+ * Rate limits of what the port sends into the switch (0: none): frames and
+ * bits (frame bytes times 8, no virtio header) per second, token buckets
+ * whose bursts default to a tenth of a second's worth. Frames beyond them
+ * wait in the sender's TX ring (it sees a full queue, as behind a slow
+ * link); nothing is dropped. Other ports are not affected.
+ */
+struct vio_net_qos {
+	uint64_t pps, pps_burst;
+	uint64_t bps, bps_burst; /**< bits per second */
+};
+
+/** Set the rate limits. Control thread; queues may run. 0. */
+VIO_API int vio_net_set_qos(struct vio_net *net, const struct vio_net_qos *qos);
+VIO_API void vio_net_get_qos(const struct vio_net *net, struct vio_net_qos *qos);
 
 /** Leave the switch and free. Every queue must have been stopped. NULL is fine. */
 VIO_API void vio_net_free(struct vio_net *net);

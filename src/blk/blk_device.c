@@ -355,6 +355,7 @@ int vio_blk_new(const struct vio_blk_opts *opts, struct vio_blk **out)
 		return -EINVAL;
 	}
 	blk->base = opts->offset;
+	blk->window = opts->length;
 	atomic_init(&blk->capacity,
 		    (opts->length ? opts->length : eng->size - opts->offset) >> SECTOR_SHIFT);
 	strncpy(blk->serial, serial, sizeof(blk->serial));
@@ -389,6 +390,9 @@ int vio_blk_resize(struct vio_blk *blk, uint64_t bytes)
 
 	if (bytes == 0 || bytes % VIRTIO_BLK_SECTOR_SIZE || bytes % blk->eng->lbs)
 		return -EINVAL;
+	/* A window is a slice of a store other devices may share: it never grows past it. */
+	if (blk->window && bytes > blk->window)
+		return -ENOSPC;
 	if (blk->eng->ops->resize && blk->base + bytes > blk->eng->size) {
 		if (blk->readonly)
 			return -EROFS;
@@ -431,6 +435,7 @@ static void add_queue_stats(const struct blk_queue *bq, struct vio_blk_stats *st
 		st->errors[i] += atomic_load_explicit(&c->errors[i], memory_order_relaxed);
 	for (unsigned i = 0; i < VIO_BLK_LAT_BUCKETS; i++)
 		st->latency[i] += atomic_load_explicit(&c->latency[i], memory_order_relaxed);
+	st->latency_sum_ns += atomic_load_explicit(&c->latency_sum_ns, memory_order_relaxed);
 	st->read_bytes += atomic_load_explicit(&c->read_bytes, memory_order_relaxed);
 	st->write_bytes += atomic_load_explicit(&c->write_bytes, memory_order_relaxed);
 	st->throttled += atomic_load_explicit(&c->throttled, memory_order_relaxed);
@@ -451,8 +456,8 @@ int vio_blk_set_qos(struct vio_blk *blk, const struct vio_blk_qos *qos)
 {
 	uint64_t now = blk_now_ns();
 
-	blk_bucket_set(&blk->iops, qos->iops, qos->iops_burst, now);
-	blk_bucket_set(&blk->bps, qos->bps, qos->bps_burst, now);
+	vio_bucket_set(&blk->iops, qos->iops, qos->iops_burst, now);
+	vio_bucket_set(&blk->bps, qos->bps, qos->bps_burst, now);
 	atomic_store(&blk->limited, qos->iops || qos->bps);
 	return 0;
 }

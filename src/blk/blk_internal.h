@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "blk_engine.h"
+#include "core/token_bucket.h"
 #include "vio/blk.h"
 #include "vio/virtio_spec.h"
 
@@ -32,14 +33,6 @@ struct blk_req {
 	uint8_t kind;      /* enum blk_kind, for the counters */
 };
 
-/* A token bucket (blk_qos.c): a rate per second and a burst, shared by a device's queues. */
-struct blk_bucket {
-	_Atomic uint64_t rate;    /* per second; 0: unlimited */
-	_Atomic uint64_t burst;
-	_Atomic int64_t tokens;
-	_Atomic uint64_t last_ns; /* when tokens were last added */
-};
-
 /* Counters every queue keeps; its thread writes them, anyone reads (relaxed). */
 struct blk_counters {
 	_Atomic uint64_t ops[VIO_BLK_OP_COUNT];
@@ -47,6 +40,7 @@ struct blk_counters {
 	_Atomic uint64_t errors[VIO_BLK_ERR_COUNT];
 	_Atomic uint64_t throttled;
 	_Atomic uint64_t latency[VIO_BLK_LAT_BUCKETS];
+	_Atomic uint64_t latency_sum_ns;
 };
 
 struct blk_queue {
@@ -77,10 +71,11 @@ struct vio_blk {
 	struct virtio_blk_config cfg;  /* control thread: GET_CONFIG */
 	_Atomic uint64_t capacity;     /* sectors; read by every queue's thread */
 	uint64_t base;                 /* bytes: where the device's window starts in the store */
+	uint64_t window;               /* bytes: its length (0: to the store's end); never outgrown */
 	uint64_t features;
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES];
-	struct blk_bucket iops, bps;   /* rate limits (qos) */
+	struct vio_bucket iops, bps;   /* rate limits (qos) */
 	_Atomic bool limited;          /* either bucket has a rate */
 	unsigned nqueues;
 	struct blk_queue queues[];
@@ -101,7 +96,6 @@ int blk_reap(struct vio_blk *blk, struct blk_queue *bq);
 uint32_t blk_req_bytes(const struct blk_req *req);
 
 /* blk_qos.c */
-void blk_bucket_set(struct blk_bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns);
 /* Take n tokens if every limit has them: true, or false (nothing taken). */
 bool blk_qos_take(struct vio_blk *blk, uint32_t bytes, uint64_t now_ns);
 /* Nanoseconds until a request of `bytes` could be taken (0: now). */

@@ -110,6 +110,7 @@ static void count_done(struct blk_queue *bq, const struct blk_req *req, uint8_t 
 	else if (req->kind == VIO_BLK_OP_WRITE)
 		BLK_CTR_ADD(c->write_bytes, req->data_len);
 	BLK_CTR_ADD(c->latency[lat_bucket(bq->now_ns - req->start_ns)], 1);
+	BLK_CTR_ADD(c->latency_sum_ns, bq->now_ns - req->start_ns);
 }
 
 uint32_t blk_req_bytes(const struct blk_req *req)

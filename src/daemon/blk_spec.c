@@ -72,6 +72,18 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 			return fail(err, errlen, "%s=%s: not a multiple of 512 bytes", key, val);
 		return 0;
 	}
+	if (!strcmp(key, "iops") || !strcmp(key, "iops_burst") || !strcmp(key, "bps") ||
+	    !strcmp(key, "bps_burst")) {
+		uint64_t *v = key[0] == 'i' ? (key[4] ? &spec->iops_burst : &spec->iops) :
+					      (key[3] ? &spec->bps_burst : &spec->bps);
+
+		if (*v)
+			return fail(err, errlen, "'%s' given twice", key);
+		if (!val || parse_size(val, 1, UINT64_MAX, v))
+			return fail(err, errlen, "%s=%s: expected a rate above 0 (like 5000 or 100M)",
+				    key, val ? val : "");
+		return 0;
+	}
 	if (!strcmp(key, "queues")) {
 		uint64_t n;
 
@@ -99,7 +111,8 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 		return 0;
 	}
 	return fail(err, errlen, "unknown key '%s' (known: sock, name, file, ram, null, queues, "
-		    "readonly, direct, serial, client, offset, length)", key);
+		    "readonly, direct, serial, client, offset, length, iops, iops_burst, bps, bps_burst)",
+		    key);
 }
 
 int blk_spec_parse(const char *text, struct blk_spec *spec, char *err, size_t errlen)

@@ -27,6 +27,8 @@ struct blk_spec {
 	bool has_offset, has_length;
 	unsigned queues;
 	bool readonly, direct, client;
+	/* Rate limits at creation (0: none): iops=, iops_burst=, bps= (bytes/s), bps_burst=. */
+	uint64_t iops, iops_burst, bps, bps_burst;
 };
 
 /*

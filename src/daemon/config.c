@@ -158,7 +158,7 @@ static int one(struct viod_opts *o, const char *key, struct json_object *v, char
 		} else {
 			r = get_uint(v, key, 1u << 20, 1ull << 46, &o->max_guest_mem, err, errlen);
 		}
-	} else if (!strcmp(key, "socket_mode")) {
+	} else if (!strcmp(key, "socket_mode") || !strcmp(key, "rpc_mode")) {
 		char s[16], *end;
 		unsigned long m;
 
@@ -167,9 +167,9 @@ static int one(struct viod_opts *o, const char *key, struct json_object *v, char
 			return r;
 		m = strtoul(s, &end, 8);
 		if (!*s || *end || m > 0777 || (m & 0600) != 0600)
-			return fail(err, errlen, "\"socket_mode\": '%s' is not octal permissions that "
-				    "keep the owner's read and write (like \"0660\")", s);
-		o->socket_mode = (unsigned)m;
+			return fail(err, errlen, "\"%s\": '%s' is not octal permissions that keep the "
+				    "owner's read and write (like \"0660\")", key, s);
+		*(key[0] == 's' ? &o->socket_mode : &o->rpc_mode) = (unsigned)m;
 	} else if (!strcmp(key, "rpc")) {
 		r = get_str(v, key, o->rpc_path, sizeof(o->rpc_path), err, errlen);
 		o->rpc_given = true;
@@ -196,20 +196,76 @@ static int one(struct viod_opts *o, const char *key, struct json_object *v, char
 		r = devices(o, v, key, err, errlen);
 	} else {
 		r = fail(err, errlen, "unknown key \"%s\" (known: threads, poll_us, cpus, "
-			 "max_guest_mem, socket_mode, rpc, prometheus_file, prometheus_interval_s, "
+			 "max_guest_mem, socket_mode, rpc, rpc_mode, prometheus_file, prometheus_interval_s, "
 			 "log_level, blk, net, tap)", key);
 	}
 	return r;
 }
 
+#define CONFIG_MAX_BYTES (16u << 20)
+
+/* The file as JSON, or NULL with the reason (and for a syntax error its line) in err. */
+static struct json_object *read_json(const char *path, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	struct json_object *root = NULL;
+	FILE *f = fopen(path, "r");
+	char *text;
+	size_t len;
+
+	if (!f) {
+		fail(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	text = malloc(CONFIG_MAX_BYTES + 1);
+	len = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+	fclose(f);
+	if (!text || len > CONFIG_MAX_BYTES) {
+		fail(err, errlen, "%s: %s", path, text ? "larger than 16 MiB" : "out of memory");
+		free(text);
+		return NULL;
+	}
+	tok = json_tokener_new();
+	if (tok)
+		root = json_tokener_parse_ex(tok, text, (int)len);
+	if (tok && (!root || json_tokener_get_error(tok) != json_tokener_success)) {
+		/* Where the parser stopped: the line (and column) an editor shows. */
+		size_t end = (size_t)json_tokener_get_parse_end(tok), line = 1, col = 1;
+		enum json_tokener_error e = json_tokener_get_error(tok);
+
+		for (size_t i = 0; i < end && i < len; i++, col++)
+			if (text[i] == '\n') {
+				line++;
+				col = 0;
+			}
+		fail(err, errlen, "%s:%zu:%zu: not valid JSON: %s", path, line, col,
+		     e == json_tokener_continue ? "the text ends before the JSON value does" :
+						  json_tokener_error_desc(e));
+		json_object_put(root);
+		root = NULL;
+	} else if (!tok) {
+		fail(err, errlen, "%s: out of memory", path);
+	} else {
+		for (size_t i = (size_t)json_tokener_get_parse_end(tok); i < len; i++)
+			if (!strchr(" \t\r\n", text[i])) {
+				fail(err, errlen, "%s: text after the JSON object (at byte %zu)", path, i);
+				json_object_put(root);
+				root = NULL;
+				break;
+			}
+	}
+	json_tokener_free(tok);
+	free(text);
+	return root;
+}
+
 int viod_config_load(const char *path, struct viod_opts *o, char *err, size_t errlen)
 {
-	struct json_object *root = json_object_from_file(path);
+	struct json_object *root = read_json(path, err, errlen);
 	int r = 0;
 
 	if (!root)
-		return fail(err, errlen, "%s: %s", path, json_util_get_last_err() ?
-			    json_util_get_last_err() : "cannot read it as JSON");
+		return -EINVAL;
 	if (!json_object_is_type(root, json_type_object)) {
 		json_object_put(root);
 		return fail(err, errlen, "%s: expected a JSON object at the top", path);

@@ -210,6 +210,8 @@ int viod_add_blk(struct viod *d, const struct blk_spec *sp, char *err, size_t er
 		dev_release(v);
 		return r;
 	}
+	vio_blk_set_qos(v->blk, &(struct vio_blk_qos){ .iops = sp->iops, .iops_burst = sp->iops_burst,
+						       .bps = sp->bps, .bps_burst = sp->bps_burst });
 	r = serve(d, v, sp->sock, sp->client, err, errlen);
 	if (r) {
 		vio_blk_free(v->blk);
@@ -262,6 +264,9 @@ int viod_add_net(struct viod *d, const struct net_spec *sp, char *err, size_t er
 		return fail(err, errlen, r, "cannot make a net port: %s%s", strerror(-r),
 			    r == -ENOSPC ? " (the switch is full)" : "");
 	}
+	vio_net_set_qos(v->net, &(struct vio_net_qos){ .pps = sp->pps, .pps_burst = sp->pps_burst,
+						       .bps = sp->bitrate,
+						       .bps_burst = sp->bitrate_burst });
 	r = serve(d, v, sp->sock, sp->client, err, errlen);
 	if (r) {
 		vio_net_free(v->net);

@@ -102,14 +102,26 @@ static int net_pair(char *key, char *val, struct net_spec *s, char *err, size_t 
 		s->has_mac = true;
 		return 0;
 	}
+	if (!strcmp(key, "pps") || !strcmp(key, "pps_burst") || !strcmp(key, "bitrate") ||
+	    !strcmp(key, "bitrate_burst")) {
+		uint64_t *v = key[0] == 'p' ? (key[3] ? &s->pps_burst : &s->pps) :
+					      (key[7] ? &s->bitrate_burst : &s->bitrate);
+
+		if (*v)
+			return fail(err, errlen, "'%s' given twice", key);
+		if (!val || parse_size(val, 1, UINT64_MAX, v))
+			return fail(err, errlen, "%s=%s: expected a rate above 0 (like 10000 or 100M)",
+				    key, val ? val : "");
+		return 0;
+	}
 	if (!strcmp(key, "client")) {
 		if (val)
 			return fail(err, errlen, "'client' takes no value");
 		s->client = true;
 		return 0;
 	}
-	return fail(err, errlen, "unknown key '%s' (known: sock, name, queues, mac, mtu, client)",
-		    key);
+	return fail(err, errlen, "unknown key '%s' (known: sock, name, queues, mac, mtu, client, pps, "
+		    "pps_burst, bitrate, bitrate_burst)", key);
 }
 
 int net_spec_parse(const char *text, struct net_spec *spec, char *err, size_t errlen)

@@ -2,6 +2,7 @@
 /*
  * The port descriptions viod takes on its command line:
  *   --net sock=PATH[,name=NAME][,queues=N][,mac=MAC][,client][,mtu=N]
+ *         [,pps=N][,pps_burst=N][,bitrate=N][,bitrate_burst=N]
  *   --tap ifname=NAME
  */
 #ifndef VIO_NET_SPEC_H
@@ -19,6 +20,8 @@ struct net_spec {
 	uint8_t mac[6];
 	uint16_t mtu;    /* 0: the device's default */
 	bool client;
+	/* Rate limits into the switch at creation (0: none): frames/s, bits/s, their bursts. */
+	uint64_t pps, pps_burst, bitrate, bitrate_burst;
 };
 
 struct tap_spec {

@@ -31,6 +31,7 @@ struct rpc_client {
 	char *out;
 	size_t out_len, out_off, out_cap;
 	bool want_out; /* EPOLLOUT registered */
+	bool skipping; /* a line past RPC_MAX_LINE was answered: drop input up to its newline */
 };
 
 struct rpc_server {
@@ -132,12 +133,19 @@ char *rpc_handle_line(const struct rpc_method *methods, unsigned nmethods, void 
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *req, *resp = NULL;
 	char *out = NULL;
+	size_t used;
 
 	if (!tok)
 		return NULL;
+	/* CRLF line ends and trailing blanks are not part of the request. */
+	while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
 	req = json_tokener_parse_ex(tok, line, (int)len);
-	if (!req || json_tokener_get_error(tok) != json_tokener_success ||
-	    (size_t)json_tokener_get_parse_end(tok) < len) {
+	/* The line is all there is: a value that could go on (a number) ends here. */
+	used = req ? (size_t)json_tokener_get_parse_end(tok) : len;
+	if (!req && json_tokener_get_error(tok) == json_tokener_continue)
+		req = json_tokener_parse_ex(tok, "", 1);
+	if (!req || json_tokener_get_error(tok) != json_tokener_success || used < len) {
 		resp = json_object_new_object();
 		json_object_object_add(resp, "jsonrpc", json_object_new_string("2.0"));
 		json_object_object_add(resp, "error", error_object(RPC_PARSE_ERROR,
@@ -250,7 +258,9 @@ static bool client_lines(struct rpc_server *s, struct rpc_client *c)
 
 		if (c->in[i] != '\n')
 			continue;
-		if (i > start) {
+		if (c->skipping) {
+			c->skipping = false; /* the end of the oversized line: the next one counts */
+		} else if (i > start) {
 			resp = rpc_handle_line(s->methods, s->nmethods, s->ctx, c->in + start, i - start);
 			if (resp && !client_queue(c, resp)) {
 				free(resp);
@@ -267,15 +277,24 @@ static bool client_lines(struct rpc_server *s, struct rpc_client *c)
 
 static bool client_read(struct rpc_server *s, struct rpc_client *c)
 {
-	for (;;) {
+	/* A fair share per wake-up: one flooding client cannot keep the loop from the others. */
+	for (size_t taken = 0; taken < RPC_MAX_LINE / 4;) {
 		ssize_t r;
 
 		if (c->in_cap - c->in_len < 4096) {
 			size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
 			char *p;
 
-			if (c->in_len >= RPC_MAX_LINE)
-				return false; /* a line longer than any request: not a client */
+			if (c->in_len >= RPC_MAX_LINE) {
+				/* Longer than any request: answer once, then drop it up to its end. */
+				if (!c->skipping && !client_queue(c, "{\"jsonrpc\":\"2.0\",\"error\":{"
+						  "\"code\":-32600,\"message\":\"request line longer "
+						  "than 1 MiB: ignored up to its newline\"},\"id\":null}"))
+					return false;
+				c->skipping = true;
+				c->in_len = 0;
+				continue;
+			}
 			p = realloc(c->in, cap);
 			if (!p)
 				return false;
@@ -288,9 +307,11 @@ static bool client_read(struct rpc_server *s, struct rpc_client *c)
 		if (r < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 		c->in_len += (size_t)r;
+		taken += (size_t)r;
 		if (!client_lines(s, c))
 			return false;
 	}
+	return true; /* more is waiting: epoll reports the client again */
 }
 
 static void accept_clients(struct rpc_server *s)
@@ -304,7 +325,14 @@ static void accept_clients(struct rpc_server *s)
 		for (i = 0; i < RPC_MAX_CLIENTS && s->clients[i]; i++)
 			;
 		if (i == RPC_MAX_CLIENTS) {
-			close(fd); /* full: the newest waits its turn elsewhere */
+			/* Full: the newest is told why (best effort, never waiting) and closed. */
+			static const char busy[] = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32000,"
+				"\"message\":\"too many management clients (64): try again later\"},"
+				"\"id\":null}\n";
+
+			if (send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+				(void)0; /* it will see the connection close */
+			close(fd);
 			continue;
 		}
 		s->clients[i] = calloc(1, sizeof(*s->clients[i]));
@@ -377,7 +405,7 @@ static int listen_unix(const char *path, unsigned mode)
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, mode) < 0 ||
-	    listen(fd, 16) < 0) {
+	    listen(fd, RPC_MAX_CLIENTS) < 0) {
 		r = -errno;
 		close(fd);
 		unlink(path);

@@ -18,6 +18,7 @@
 #define RPC_METHOD_NOT_FOUND -32601
 #define RPC_INVALID_PARAMS -32602
 #define RPC_INTERNAL_ERROR -32603
+#define RPC_BUSY -32000          /* too many clients: the connection is closed */
 #define RPC_NOT_FOUND -32001     /* no such device */
 #define RPC_EXISTS -32002        /* a device of that name or socket exists */
 #define RPC_FAILED -32003        /* the operation was tried and failed (message says why) */

@@ -244,33 +244,16 @@ static int m_resize(void *ctx, struct json_object *params, struct json_object **
 	return 0;
 }
 
-static int m_qos(void *ctx, struct json_object *params, struct json_object **result,
-		 char *err, size_t errlen)
+/*
+ * Set the fields given of two (rate, burst) pairs: a rate given without its
+ * burst gets the default burst for the new rate (a tenth of a second's worth);
+ * 0 lifts a limit; fields not given keep their values.
+ */
+static int qos_fields(struct json_object *params, const char *const keys[4], uint64_t *f[4],
+		      char *err, size_t errlen)
 {
-	static const char *const keys[] = { "iops", "iops_burst", "bps", "bps_burst" };
-	struct viod *d = ctx;
-	struct vio_blk_qos q;
-	uint64_t *fields[] = { &q.iops, &q.iops_burst, &q.bps, &q.bps_burst };
-	int code;
-	struct viod_dev *dev = find_named(d, params, err, errlen, &code);
+	bool given[4];
 
-	if (!dev)
-		return code;
-	if (dev->type != VIOD_BLK)
-		return ERR(RPC_INVALID_PARAMS, "%s is a %s device: rate limits apply to blk devices",
-			   dev->name, viod_dev_type_str(dev->type));
-	vio_blk_get_qos(dev->blk, &q);
-	/* Fields given are set (0 lifts a limit); the others keep their values. */
-	for (unsigned i = 0; i < 4; i++) {
-		bool present;
-		uint64_t v;
-
-		code = get_size(params, keys[i], &present, &v, err, errlen);
-		if (code)
-			return code;
-		if (present)
-			*fields[i] = v;
-	}
 	json_object_object_foreach(params, key, val) {
 		bool known = !strcmp(key, "name");
 
@@ -278,10 +261,57 @@ static int m_qos(void *ctx, struct json_object *params, struct json_object **res
 		for (unsigned i = 0; i < 4; i++)
 			known |= !strcmp(key, keys[i]);
 		if (!known)
-			return ERR(RPC_INVALID_PARAMS, "unknown field \"%.40s\" (known: name, iops, "
-				   "iops_burst, bps, bps_burst)", key);
+			return ERR(RPC_INVALID_PARAMS, "unknown field \"%.40s\" (known: name, %s, %s, "
+				   "%s, %s)", key, keys[0], keys[1], keys[2], keys[3]);
 	}
-	vio_blk_set_qos(dev->blk, &q);
+	for (unsigned i = 0; i < 4; i++) {
+		uint64_t v;
+		int code = get_size(params, keys[i], &given[i], &v, err, errlen);
+
+		if (code)
+			return code;
+		if (given[i])
+			*f[i] = v;
+	}
+	for (unsigned i = 0; i < 4; i += 2)
+		if (given[i] && !given[i + 1])
+			*f[i + 1] = 0;
+	return 0;
+}
+
+static int m_qos(void *ctx, struct json_object *params, struct json_object **result,
+		 char *err, size_t errlen)
+{
+	static const char *const blk_keys[] = { "iops", "iops_burst", "bps", "bps_burst" };
+	static const char *const net_keys[] = { "pps", "pps_burst", "bitrate", "bitrate_burst" };
+	struct viod *d = ctx;
+	int code;
+	struct viod_dev *dev = find_named(d, params, err, errlen, &code);
+
+	if (!dev)
+		return code;
+	if (dev->type == VIOD_BLK) {
+		struct vio_blk_qos q;
+		uint64_t *f[] = { &q.iops, &q.iops_burst, &q.bps, &q.bps_burst };
+
+		vio_blk_get_qos(dev->blk, &q);
+		code = qos_fields(params, blk_keys, f, err, errlen);
+		if (code)
+			return code;
+		vio_blk_set_qos(dev->blk, &q);
+	} else if (dev->type == VIOD_NET) {
+		struct vio_net_qos q;
+		uint64_t *f[] = { &q.pps, &q.pps_burst, &q.bps, &q.bps_burst };
+
+		vio_net_get_qos(dev->net, &q);
+		code = qos_fields(params, net_keys, f, err, errlen);
+		if (code)
+			return code;
+		vio_net_set_qos(dev->net, &q);
+	} else {
+		return ERR(RPC_INVALID_PARAMS, "%s is a %s: rate limits apply to blk devices and net "
+			   "ports", dev->name, viod_dev_type_str(dev->type));
+	}
 	*result = viod_dev_info(dev);
 	return 0;
 }

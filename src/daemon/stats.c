@@ -72,6 +72,15 @@ struct json_object *viod_dev_info(struct viod_dev *dev)
 		J_BOOL(o, "client", sp->client);
 		J_U64(o, "queue_pairs", sp->queues);
 		J_U64(o, "port", vio_net_port(dev->net));
+		struct vio_net_qos nq;
+		struct json_object *q = json_object_new_object();
+
+		vio_net_get_qos(dev->net, &nq);
+		J_U64(q, "pps", nq.pps);
+		J_U64(q, "pps_burst", nq.pps_burst);
+		J_U64(q, "bitrate", nq.bps);
+		J_U64(q, "bitrate_burst", nq.bps_burst);
+		json_object_object_add(o, "qos", q);
 		if (sp->has_mac) {
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", sp->mac[0],
 				 sp->mac[1], sp->mac[2], sp->mac[3], sp->mac[4], sp->mac[5]);
@@ -109,6 +118,7 @@ static struct json_object *blk_stats_json(const struct vio_blk_stats *st)
 	J_U64(o, "throttled", st->throttled);
 	/* latency_us[i]: requests that took [2^i, 2^(i+1)) us (i = 0: under 2 us). */
 	json_object_object_add(o, "latency_us_log2", lat);
+	J_U64(o, "latency_sum_us", st->latency_sum_ns / 1000);
 	return o;
 }
 
@@ -160,6 +170,7 @@ static struct json_object *port_stats(struct vio_switch *sw, unsigned port)
 	J_U64(o, "rx_bytes", st.rx_bytes);
 	J_U64(o, "tx_packets", st.tx_packets);
 	J_U64(o, "tx_bytes", st.tx_bytes);
+	J_U64(o, "tx_throttled", st.tx_throttled);
 	for (unsigned i = 0; i < VIO_NET_DROP_COUNT; i++)
 		J_U64(drops, vio_net_drop_str(i), st.drops[i]);
 	json_object_object_add(o, "drops", drops);
@@ -327,18 +338,24 @@ char *viod_prometheus(struct viod *d)
 			    vio_blk_err_str(i), (unsigned long long)st.errors[i]);
 		put(&b, "viod_blk_throttled_total{device=\"%s\"} %llu\n", l,
 		    (unsigned long long)st.throttled);
-		for (unsigned i = 0; i < VIO_BLK_LAT_BUCKETS; i++) {
+		/* Bucket i holds [2^i, 2^(i+1)) us; the last one everything above: only +Inf bounds it. */
+		for (unsigned i = 0; i + 1 < VIO_BLK_LAT_BUCKETS; i++) {
 			cum += st.latency[i];
 			put(&b, "viod_blk_latency_us_bucket{device=\"%s\",le=\"%llu\"} %llu\n", l,
 			    (unsigned long long)(2ull << i), (unsigned long long)cum);
 		}
+		cum += st.latency[VIO_BLK_LAT_BUCKETS - 1];
 		put(&b, "viod_blk_latency_us_bucket{device=\"%s\",le=\"+Inf\"} %llu\n", l,
 		    (unsigned long long)cum);
+		put(&b, "viod_blk_latency_us_sum{device=\"%s\"} %llu.%03u\n", l,
+		    (unsigned long long)(st.latency_sum_ns / 1000), (unsigned)(st.latency_sum_ns % 1000));
 		put(&b, "viod_blk_latency_us_count{device=\"%s\"} %llu\n", l, (unsigned long long)cum);
 	}
 	metric_help(&b, "viod_net_packets_total", "counter", "Frames switched, by direction.");
 	metric_help(&b, "viod_net_bytes_total", "counter", "Bytes switched, by direction.");
 	metric_help(&b, "viod_net_drops_total", "counter", "Frames dropped, by reason.");
+	metric_help(&b, "viod_net_throttled_total", "counter",
+		    "Times a port's frames began waiting for its rate limits.");
 	for (struct viod_dev *v = d->devs; v; v = v->next) {
 		struct vio_net_port_stats st;
 		unsigned port;
@@ -360,6 +377,8 @@ char *viod_prometheus(struct viod *d)
 		for (unsigned i = 0; i < VIO_NET_DROP_COUNT; i++)
 			put(&b, "viod_net_drops_total{device=\"%s\",reason=\"%s\"} %llu\n", l,
 			    vio_net_drop_str(i), (unsigned long long)st.drops[i]);
+		put(&b, "viod_net_throttled_total{device=\"%s\"} %llu\n", l,
+		    (unsigned long long)st.tx_throttled);
 	}
 	return b.p;
 }

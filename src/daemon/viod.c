@@ -28,6 +28,7 @@
 #include "rpc_methods.h"
 #include "stats.h"
 #include "util/parse_num.h"
+#include "util/rpc_path.h"
 #include "viod.h"
 
 static void usage(FILE *out)
@@ -49,7 +50,8 @@ static void usage(FILE *out)
 		"                              [,offset=SIZE][,length=SIZE]\n"
 		"                    sock=PATH,ram=SIZE[,queues=N][,readonly][,serial=S]\n"
 		"                    sock=PATH,null=SIZE[,queues=N]\n"
-		"                  and any of them ,name=NAME (default: the socket path);\n"
+		"                  and any of them ,name=NAME (default: the socket path) and rate\n"
+		"                  limits ,iops=N,bps=SIZE (bytes/s),iops_burst=N,bps_burst=SIZE;\n"
 		"                  sock: the vhost-user socket viod listens on (add ',client'\n"
 		"                  to connect to a listening front-end instead, reconnecting);\n"
 		"                  file: raw image or block device (io_uring), offset/length:\n"
@@ -59,9 +61,12 @@ static void usage(FILE *out)
 		"                  queues: 1..%d (default 1); direct: open with O_DIRECT\n"
 		"  --net SPEC      a virtio-net port of the switch, SPEC is\n"
 		"                    sock=PATH[,name=NAME][,queues=N][,mac=MAC][,mtu=N][,client]\n"
+		"                         [,pps=N][,bitrate=SIZE][,pps_burst=N][,bitrate_burst=SIZE]\n"
 		"                  queues: queue pairs, 1..%d (default 1); mac: offered to\n"
 		"                  the driver (default: none, the driver picks); mtu: offered\n"
-		"                  with VIRTIO_NET_F_MTU (default 1500); client: as for --blk\n"
+		"                  with VIRTIO_NET_F_MTU (default 1500); client: as for --blk;\n"
+		"                  pps, bitrate: what the port may send into the switch, frames\n"
+		"                  and bits per second (frames beyond wait in its TX ring)\n"
 		"  --tap ifname=NAME  a tap interface as a port of the same switch\n"
 		"                  (created if missing; bring it up with ip link set NAME up)\n"
 		"\n"
@@ -69,17 +74,17 @@ static void usage(FILE *out)
 		"  --config FILE   read settings and devices from FILE (JSON; docs/viod.md);\n"
 		"                  the command line's settings override it, devices add up\n"
 		"  --rpc PATH      the management socket (default: $XDG_RUNTIME_DIR/viod.sock,\n"
-		"                  else /run/viod.sock for root, else /tmp/viod-UID.sock;\n"
-		"                  'none': no management socket)\n"
+		"                  else /run/viod.sock for root, else /tmp/viod-UID/viod.sock in\n"
+		"                  a 0700 directory made if missing; 'none': no management socket)\n"
+		"  --rpc-mode MODE permissions of the management socket, octal (default 0600)\n"
 		"  --threads N     data-plane threads polling the queues (default 1; all\n"
 		"                  queues of the switch are polled by one of them)\n"
 		"  --cpus LIST     pin data-plane thread i to the i-th CPU of LIST (0,1,...)\n"
 		"  --poll-us N     microseconds an idle thread keeps polling before it sleeps\n"
 		"                  on the queues' eventfds (default 50; 0: sleep at once)\n"
 		"  --max-guest-mem SIZE  guest memory one front-end may map (default 1T)\n"
-		"  --socket-mode MODE    permissions of the sockets viod listens on, the\n"
-		"                  management socket too, octal (default 0600: only viod's\n"
-		"                  user may connect)\n"
+		"  --socket-mode MODE    permissions of the vhost-user sockets viod listens\n"
+		"                  on, octal (default 0600: only viod's user may connect)\n"
 		"  --prom-file PATH      write Prometheus text to PATH (node_exporter's\n"
 		"                  textfile collector) every --prom-interval seconds\n"
 		"  --prom-interval N     seconds between two writes of --prom-file (default 10)\n"
@@ -105,21 +110,21 @@ static void usage(FILE *out)
 /* Settings the command line gave, applied over the configuration file's. */
 struct cli {
 	const char *config;
-	int threads, poll_us, socket_mode, prom_interval, level_delta, quiet, record_busy;
+	int threads, poll_us, socket_mode, rpc_mode, prom_interval, level_delta, quiet, record_busy;
 	uint64_t max_guest_mem;
 	const char *rpc, *cpus, *prom_file;
 	struct viod_opts devs; /* only its device lists */
 };
 
-static int parse_mode(const char *s, unsigned *out)
+static int parse_mode(const char *opt, const char *s, unsigned *out)
 {
 	char *end;
 	unsigned long mode = strtoul(s, &end, 8);
 
 	/* Permissions are octal by convention (chmod): the one non-decimal number. */
 	if (!*s || *end || mode == 0 || mode > 0777 || (mode & 0600) != 0600) {
-		fprintf(stderr, "viod: --socket-mode '%s': expected octal permissions that keep "
-			"the owner's read and write, like 0600 or 0660\n", s);
+		fprintf(stderr, "viod: %s '%s': expected octal permissions that keep "
+			"the owner's read and write, like 0600 or 0660\n", opt, s);
 		return -EINVAL;
 	}
 	*out = (unsigned)mode;
@@ -173,6 +178,7 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 		{"record-busy", no_argument, NULL, 'R'}, {"config", required_argument, NULL, 'c'},
 		{"max-guest-mem", required_argument, NULL, 'm'},
 		{"socket-mode", required_argument, NULL, 's'}, {"rpc", required_argument, NULL, 'r'},
+		{"rpc-mode", required_argument, NULL, 'M'},
 		{"cpus", required_argument, NULL, 'C'}, {"prom-file", required_argument, NULL, 'P'},
 		{"prom-interval", required_argument, NULL, 'I'},
 		{"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
@@ -182,7 +188,7 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 	int opt;
 
 	memset(c, 0, sizeof(*c));
-	c->threads = c->poll_us = c->socket_mode = c->prom_interval = -1;
+	c->threads = c->poll_us = c->socket_mode = c->rpc_mode = c->prom_interval = -1;
 	while ((opt = getopt_long(argc, argv, "vqhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b': case 'n': case 'T':
@@ -209,10 +215,10 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 					   &c->max_guest_mem))
 				return -EINVAL;
 			break;
-		case 's':
-			if (parse_mode(optarg, &u))
+		case 's': case 'M':
+			if (parse_mode(opt == 's' ? "--socket-mode" : "--rpc-mode", optarg, &u))
 				return -EINVAL;
-			c->socket_mode = (int)u;
+			*(opt == 's' ? &c->socket_mode : &c->rpc_mode) = (int)u;
 			break;
 		case 'c': c->config = optarg; break;
 		case 'r': c->rpc = optarg; break;
@@ -254,18 +260,6 @@ static int append(void **dst, unsigned *n, const void *src, unsigned m, size_t s
 	return 0;
 }
 
-static void default_rpc_path(char *buf, size_t len)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-	if (xdg && *xdg)
-		snprintf(buf, len, "%s/viod.sock", xdg);
-	else if (geteuid() == 0)
-		snprintf(buf, len, "/run/viod.sock");
-	else
-		snprintf(buf, len, "/tmp/viod-%u.sock", (unsigned)geteuid());
-}
-
 /* Defaults, then the configuration file, then the command line. */
 static int build_opts(const struct cli *c, struct viod_opts *o)
 {
@@ -273,6 +267,7 @@ static int build_opts(const struct cli *c, struct viod_opts *o)
 
 	*o = (struct viod_opts){ .threads = 1, .poll_us = 50, .log_level = VIO_LOG_INFO,
 				 .max_guest_mem = VIO_VHU_DEFAULT_MAX_MEM, .socket_mode = 0600,
+				 .rpc_mode = 0600,
 				 .prom_interval_s = 10 };
 	if (c->config && viod_config_load(c->config, o, err, sizeof(err))) {
 		fprintf(stderr, "viod: --config %s\n", err);
@@ -284,6 +279,8 @@ static int build_opts(const struct cli *c, struct viod_opts *o)
 		o->poll_us = (unsigned)c->poll_us;
 	if (c->socket_mode >= 0)
 		o->socket_mode = (unsigned)c->socket_mode;
+	if (c->rpc_mode >= 0)
+		o->rpc_mode = (unsigned)c->rpc_mode;
 	if (c->prom_interval >= 0)
 		o->prom_interval_s = (unsigned)c->prom_interval;
 	if (c->max_guest_mem)
@@ -308,8 +305,11 @@ static int build_opts(const struct cli *c, struct viod_opts *o)
 		snprintf(o->rpc_path, sizeof(o->rpc_path), "%s", c->rpc);
 		o->rpc_given = true;
 	}
-	if (!o->rpc_path[0])
-		default_rpc_path(o->rpc_path, sizeof(o->rpc_path));
+	if (!o->rpc_path[0] && rpc_default_path(o->rpc_path, sizeof(o->rpc_path), true, err,
+						 sizeof(err))) {
+		fprintf(stderr, "viod: the default management socket: %s\n", err);
+		return -EINVAL;
+	}
 	if (append((void **)&o->blks, &o->nblks, c->devs.blks, c->devs.nblks, sizeof(*o->blks)) ||
 	    append((void **)&o->nets, &o->nnets, c->devs.nets, c->devs.nnets, sizeof(*o->nets)) ||
 	    append((void **)&o->taps, &o->ntaps, c->devs.taps, c->devs.ntaps, sizeof(*o->taps)))
@@ -355,18 +355,30 @@ static int signal_fd(void)
 	return fd < 0 ? -errno : fd;
 }
 
-/* The management socket; a default path another viod holds is only a warning. */
+/*
+ * The management socket. A default path another viod holds is only a
+ * warning when there are devices to serve; with none, viod could do nothing
+ * at all, so it is an error.
+ */
 static int start_rpc(struct viod *d)
 {
+	bool alone = !d->o.nblks && !d->o.nnets && !d->o.ntaps;
 	int r;
 
 	if (!strcmp(d->o.rpc_path, "none"))
 		return 0;
-	r = rpc_server_new(d->o.rpc_path, d->o.socket_mode, viod_methods, viod_nmethods, d,
+	r = rpc_server_new(d->o.rpc_path, d->o.rpc_mode, viod_methods, viod_nmethods, d,
 			   &d->rpc);
 	if (r == 0) {
 		dlog(VIO_LOG_INFO, NULL, "management socket %s", d->o.rpc_path);
 		return 0;
+	}
+	if (!d->o.rpc_given && alone) {
+		dlog(VIO_LOG_ERR, NULL, "cannot listen on the default management socket %s: %s%s; "
+		     "with no device to serve there is nothing to do: give --rpc PATH (or devices)",
+		     d->o.rpc_path, strerror(-r),
+		     r == -EADDRINUSE ? " (another viod is serving it)" : "");
+		return r;
 	}
 	dlog(d->o.rpc_given ? VIO_LOG_ERR : VIO_LOG_WARN, NULL,
 	     "cannot listen on the management socket %s: %s%s", d->o.rpc_path, strerror(-r),
@@ -413,10 +425,18 @@ int main(int argc, char **argv)
 	int r;
 
 	r = parse_cli(argc, argv, &c);
-	if (r)
+	if (!r && build_opts(&c, &d.o))
+		r = -EINVAL;
+	if (r) {
+		/* Descriptions parsed before the error are freed: nothing is left behind. */
+		free(d.o.blks);
+		free(d.o.nets);
+		free(d.o.taps);
+		free(c.devs.blks);
+		free(c.devs.nets);
+		free(c.devs.taps);
 		return r > 0 ? 0 : 2;
-	if (build_opts(&c, &d.o))
-		return 2;
+	}
 	vio_log_set(vio_log_stderr, "viod", d.o.log_level);
 	raise_fd_limit();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -449,6 +469,9 @@ int main(int argc, char **argv)
 	viod_print_counters(&d);
 	viod_delete_all(&d);
 	rpc_server_free(d.rpc);
+	/* A private directory viod made for its default socket goes with it (if empty). */
+	if (rpc_default_dir_made()[0])
+		rmdir(rpc_default_dir_made());
 	vio_poller_free(d.poller);
 	if (d.prom_timer_fd >= 0)
 		close(d.prom_timer_fd);

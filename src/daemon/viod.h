@@ -28,7 +28,8 @@ struct viod_opts {
 	unsigned ncpus;
 	bool record_busy;
 	uint64_t max_guest_mem;
-	unsigned socket_mode;
+	unsigned socket_mode;   /* vhost-user sockets viod listens on */
+	unsigned rpc_mode;      /* the management socket */
 	enum vio_log_level log_level;
 	char rpc_path[108];     /* "" : the default; "none": no management socket */
 	bool rpc_given;         /* an explicit --rpc / "rpc": failing to listen is fatal */

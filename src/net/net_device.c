@@ -12,8 +12,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
+#include "core/token_bucket.h"
 #include "net_internal.h"
 
 #define CTRL_BURST 8u
@@ -21,6 +23,7 @@
 
 struct net_txq {
 	bool started, attached, logged;
+	bool throttled; /* the last poll left frames in the ring for the rate limits */
 	struct vio_vq_ctx ctx;
 	unsigned caps; /* what the sender negotiated: CSUM, HOST_TSO4/6 */
 	struct vio_chain chains[NET_TX_BURST];
@@ -58,6 +61,10 @@ struct vio_net {
 	struct virtio_net_config cfg;
 	struct net_ctrlq ctrl;
 	struct net_pair *q;
+	/* Rate limits of what its TX queues send into the switch, shared by them. */
+	struct vio_bucket pps, bps; /* frames, bits per second */
+	_Atomic bool limited;
+	uint64_t tx_avg_bits; /* switch thread: recent bits per frame, to size a burst by bits */
 };
 
 static bool has(uint64_t f, unsigned bit)
@@ -133,16 +140,74 @@ static int tx_frame(struct vio_net *net, struct net_txq *tq, struct vio_chain *c
 	return r;
 }
 
+static uint64_t net_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Frames the rate limits let this burst take: 0 to leave them in the ring
+ * for now. A frame's bits are known only once it is popped: the burst is
+ * sized by the bits recent frames had, so the bit bucket overdraws by about
+ * one frame, not by a whole burst.
+ */
+static unsigned tx_allowance(struct vio_net *net)
+{
+	uint64_t now = net_now_ns();
+	int64_t frames = vio_bucket_avail(&net->pps, now);
+	int64_t bits = vio_bucket_avail(&net->bps, now);
+	uint64_t n = NET_TX_BURST;
+
+	if (frames <= 0 || bits <= 0)
+		return 0;
+	if ((uint64_t)frames < n)
+		n = (uint64_t)frames;
+	if (bits != INT64_MAX) {
+		uint64_t by_bits = net->tx_avg_bits ? (uint64_t)bits / net->tx_avg_bits + 1 : 1;
+
+		if (by_bits < n)
+			n = by_bits;
+	}
+	return (unsigned)n;
+}
+
+/* Pay for a burst: its frames, and its bits (known only now: the bucket may go into debt). */
+static void tx_charge(struct vio_net *net, struct net_txq *tq, unsigned got, unsigned nf)
+{
+	uint64_t bits = 0;
+
+	for (unsigned i = 0; i < nf; i++)
+		bits += (uint64_t)tq->frames[i].len * 8;
+	vio_bucket_charge(&net->pps, got);
+	vio_bucket_charge(&net->bps, bits);
+	if (nf)
+		net->tx_avg_bits = net->tx_avg_bits ? (net->tx_avg_bits * 3 + bits / nf) / 4 : bits / nf;
+}
+
 static int tx_poll(struct vio_net *net, struct net_txq *tq)
 {
 	struct vio_virtq *vq = tq->ctx.vq;
-	unsigned nf = 0;
+	bool limited = atomic_load_explicit(&net->limited, memory_order_relaxed);
+	unsigned nf = 0, max = NET_TX_BURST;
 	int got;
 
 	/* An idle queue is polled in a loop: look at the ring before setting up a burst. */
-	if (!vio_virtq_device_has_avail(vq))
+	if (!vio_virtq_device_has_avail(vq)) {
+		tq->throttled = false;
 		return vio_virtq_is_broken(vq) ? -EIO : 0;
-	got = vio_virtq_pop_burst(vq, tq->ctx.mem, tq->chains, NET_TX_BURST);
+	}
+	if (limited && !(max = tx_allowance(net))) {
+		/* The frames wait in the ring (the sender's queue fills): counted once per wait. */
+		if (!tq->throttled)
+			net_count(&net->port->ctr.tx_throttled, 1);
+		tq->throttled = true;
+		return 0;
+	}
+	tq->throttled = false;
+	got = vio_virtq_pop_burst(vq, tq->ctx.mem, tq->chains, max);
 	if (got <= 0)
 		return got;
 	/* Each frame's first line (header, addresses) is another CPU's: ask for them all at once. */
@@ -160,6 +225,8 @@ static int tx_poll(struct vio_net *net, struct net_txq *tq)
 		else
 			nf++;
 	}
+	if (limited)
+		tx_charge(net, tq, (unsigned)got, nf);
 	net_switch_forward(net->sw, net->port, tq->frames, nf);
 	/* The frames are copied out: the sender may have its buffers back. */
 	vio_virtq_push_burst(vq, tq->used, (unsigned)got);
@@ -414,13 +481,36 @@ static int net_queue_wait_fd(void *dev, unsigned q)
 }
 
 /*
- * A receive queue's buffers wait for frames other ports send: polling it
- * moves nothing, and neither would its kicks (a poller would spin on an
- * idle port's posted buffers otherwise).
+ * Queues whose poll would move nothing: a receive queue's buffers wait for
+ * frames other ports send (a poller would spin on an idle port's posted
+ * buffers otherwise, and its kicks change nothing either); a TX queue the
+ * rate limits hold back waits for tokens (net_queue_wait_ns says how long).
  */
 static bool net_queue_full(void *dev, unsigned q)
 {
-	return kind_of(dev, q) == Q_RX;
+	struct vio_net *net = dev;
+
+	switch (kind_of(net, q)) {
+	case Q_RX:
+		return true;
+	case Q_TX:
+		return net->q[q / 2].tx.throttled;
+	default:
+		return false;
+	}
+}
+
+static uint64_t net_queue_wait_ns(void *dev, unsigned q)
+{
+	struct vio_net *net = dev;
+	uint64_t now, a, b;
+
+	if (kind_of(net, q) != Q_TX || !net->q[q / 2].tx.throttled)
+		return 0;
+	now = net_now_ns();
+	a = vio_bucket_wait_ns(&net->pps, 1, now);
+	b = vio_bucket_wait_ns(&net->bps, 1, now);
+	return a > b ? a : (b ? b : 1);
 }
 
 static void net_queue_stop(void *dev, unsigned q)
@@ -456,6 +546,7 @@ static const struct vio_vdev_ops net_vdev_ops = {
 	.queue_poll = net_queue_poll,
 	.queue_wait_fd = net_queue_wait_fd,
 	.queue_full = net_queue_full,
+	.queue_wait_ns = net_queue_wait_ns,
 	.queue_stop = net_queue_stop,
 	.queue_attach = net_queue_attach,
 	.queue_detach = net_queue_detach,
@@ -534,6 +625,24 @@ void vio_net_set_link(struct vio_net *net, bool up)
 	pthread_mutex_lock(&net->cfg_lock);
 	net->cfg.status = up ? VIRTIO_NET_S_LINK_UP : 0;
 	pthread_mutex_unlock(&net->cfg_lock);
+}
+
+int vio_net_set_qos(struct vio_net *net, const struct vio_net_qos *qos)
+{
+	uint64_t now = net_now_ns();
+
+	vio_bucket_set(&net->pps, qos->pps, qos->pps_burst, now);
+	vio_bucket_set(&net->bps, qos->bps, qos->bps_burst, now);
+	atomic_store(&net->limited, qos->pps || qos->bps);
+	return 0;
+}
+
+void vio_net_get_qos(const struct vio_net *net, struct vio_net_qos *qos)
+{
+	*qos = (struct vio_net_qos){
+		.pps = atomic_load(&net->pps.rate), .pps_burst = atomic_load(&net->pps.burst),
+		.bps = atomic_load(&net->bps.rate), .bps_burst = atomic_load(&net->bps.burst),
+	};
 }
 
 void vio_net_free(struct vio_net *net)

@@ -78,6 +78,7 @@ struct net_rxq {
 struct net_counters {
 	_Atomic uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
 	_Atomic uint64_t drops[VIO_NET_DROP_COUNT];
+	_Atomic uint64_t tx_throttled;
 };
 
 static inline void net_count(_Atomic uint64_t *c, uint64_t v)

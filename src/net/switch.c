@@ -98,6 +98,7 @@ int vio_switch_port_stats(const struct vio_switch *sw, unsigned port,
 	st->tx_bytes = atomic_load_explicit(&p->ctr.tx_bytes, memory_order_relaxed);
 	for (unsigned i = 0; i < VIO_NET_DROP_COUNT; i++)
 		st->drops[i] = atomic_load_explicit(&p->ctr.drops[i], memory_order_relaxed);
+	st->tx_throttled = atomic_load_explicit(&p->ctr.tx_throttled, memory_order_relaxed);
 	if (name && name_len) {
 		strncpy(name, p->name, name_len - 1);
 		name[name_len - 1] = 0;

@@ -36,6 +36,18 @@ static void test_ram_form_and_defaults(void **state)
 	assert_true(s.ram_size == 1ull << 30);
 	assert_int_equal(blk_spec_parse("sock=z,null=2G,queues=2", &s, err, sizeof(err)), 0);
 	assert_true(s.null_size == 2ull << 30 && s.ram_size == 0 && s.queues == 2);
+	assert_true(s.iops == 0 && s.bps == 0);
+}
+
+static void test_rate_limits(void **state)
+{
+	struct blk_spec s;
+	char err[256] = "";
+
+	assert_int_equal(blk_spec_parse("sock=x,ram=1G,iops=5000,bps=100M,iops_burst=50,bps_burst=1M",
+					&s, err, sizeof(err)), 0);
+	assert_true(s.iops == 5000 && s.iops_burst == 50);
+	assert_true(s.bps == 100ull << 20 && s.bps_burst == 1ull << 20);
 }
 
 static void expect_error(const char *text, const char *needle)
@@ -51,6 +63,10 @@ static void expect_error(const char *text, const char *needle)
 static void test_errors_name_the_input(void **state)
 {
 	expect_error("file=/x,queues=2", "sock");
+	expect_error("sock=x,ram=1G,iops=0", "iops=0");
+	expect_error("sock=x,ram=1G,bps=lots", "bps=lots");
+	expect_error("sock=x,ram=1G,iops=1,iops=2", "'iops' given twice");
+	expect_error("sock=x,ram=1G,pps=1", "unknown key 'pps'");
 	expect_error("sock=a", "file=PATH, ram=SIZE or null=SIZE");
 	expect_error("sock=a,ram=1G,null=1G", "exactly one");
 	expect_error("sock=a,null=3x", "null=3x");
@@ -77,6 +93,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_form),
 		cmocka_unit_test(test_ram_form_and_defaults),
+		cmocka_unit_test(test_rate_limits),
 		cmocka_unit_test(test_errors_name_the_input),
 	};
 	return cmocka_run_group_tests_name("blk_spec", tests, NULL, NULL);

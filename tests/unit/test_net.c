@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -942,6 +943,95 @@ static void test_link(void **state)
 	rig_close(&r);
 }
 
+/* ---- rate limits ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Queue 1 is pair 0's TX queue. */
+static bool tx_held(struct rig *r, unsigned i)
+{
+	return r->p[i].vdev.ops->queue_full(r->p[i].vdev.dev, 1);
+}
+
+static void send_burst(struct rig *r, uint32_t len, unsigned n)
+{
+	static uint8_t frames[32][1100];
+	struct vio_net_tx tx[32];
+
+	for (unsigned i = 0; i < n; i++) {
+		make_frame(frames[i], len, bcast, r->p[0].mac, i);
+		tx[i] = (struct vio_net_tx){ frames[i], len, NULL };
+	}
+	assert_int_equal(vio_net_client_send(r->p[0].cl, 0, tx, n), (int)n);
+	pump(r);
+}
+
+static void test_rate_limits(void **state)
+{
+	struct port_cfg pc[2] = { { .features = 0 }, { .features = MRG } };
+	struct vio_net_qos q = { .pps = 1000, .pps_burst = 10 };
+	unsigned got;
+	uint64_t w, t0;
+	struct rig r;
+
+	rig_open(&r, *state, 0, pc, 2);
+	/* Frames: the burst goes at once, the rest waits in the ring, nothing is dropped. */
+	assert_int_equal(vio_net_set_qos(r.p[0].net, &q), 0);
+	send_burst(&r, 100, 32);
+	got = drain(&r, 1, 0, NULL, NULL);
+	assert_true(got >= 10 && got <= 13);
+	assert_true(tx_held(&r, 0));
+	assert_int_equal(stats(&r, 0).tx_throttled, 1);
+	w = r.p[0].vdev.ops->queue_wait_ns(r.p[0].vdev.dev, 1);
+	assert_true(w > 0 && w <= 1000000);
+	/* The rest goes at the rate: 1 per ms (the bucket holds 10 at most). */
+	t0 = mono_ns();
+	for (unsigned k = 0; k < 500 && got < 32; k++) {
+		usleep(2000);
+		pump(&r);
+		got += drain(&r, 1, 0, NULL, NULL);
+	}
+	assert_int_equal(got, 32);
+	assert_true(mono_ns() - t0 >= 15000000); /* 19+ frames at 1000/s */
+	assert_false(tx_held(&r, 0));
+	assert_int_equal(stats(&r, 0).tx_packets, 32);
+	vio_net_get_qos(r.p[0].net, &q);
+	assert_true(q.pps == 1000 && q.pps_burst == 10 && q.bps == 0);
+	rig_close(&r);
+}
+
+static void test_bit_rate_limit(void **state)
+{
+	struct port_cfg pc[2] = { { .features = 0 }, { .features = MRG } };
+	/* 1000-byte frames are 8000 bits: a burst of 10 frames' bits goes (and one over, at most). */
+	struct vio_net_qos q = { .bps = 800000, .bps_burst = 80000 };
+	unsigned got;
+	struct rig r;
+
+	rig_open(&r, *state, 0, pc, 2);
+	assert_int_equal(vio_net_set_qos(r.p[0].net, &q), 0);
+	send_burst(&r, 1000, 32);
+	got = drain(&r, 1, 0, NULL, NULL);
+	if (got < 10 || got > 12)
+		fail_msg("%u frames went at once, want 10 to 12", got);
+	assert_true(tx_held(&r, 0));
+	/* Lifted: everything waiting goes. */
+	q = (struct vio_net_qos){ 0 };
+	assert_int_equal(vio_net_set_qos(r.p[0].net, &q), 0);
+	pump(&r);
+	got += drain(&r, 1, 0, NULL, NULL);
+	assert_int_equal(got, 32);
+	assert_false(tx_held(&r, 0));
+	assert_int_equal(stats(&r, 0).drops[VIO_NET_DROP_RX_NO_BUFFER], 0);
+	rig_close(&r);
+}
+
 static void test_refuses_legacy(void **state)
 {
 	struct vio_switch *sw;
@@ -1115,6 +1205,8 @@ int main(void)
 		VQH_BOTH(test_offload_csum),
 		VQH_BOTH(test_offload_tso),
 		VQH_SPLIT(test_link),
+		VQH_BOTH(test_rate_limits),
+		VQH_BOTH(test_bit_rate_limit),
 		VQH_SPLIT(test_refuses_legacy),
 		VQH_BOTH(test_port_reuse),
 		cmocka_unit_test(test_port_capacity),

@@ -28,6 +28,14 @@ static void test_net_ok(void **state)
 	assert_memory_equal(s.mac, mac, 6);
 	assert_int_equal(s.mtu, 9000);
 	assert_true(s.client);
+	assert_int_equal(s.pps, 0);
+	assert_int_equal(s.bitrate, 0);
+	assert_int_equal(net_spec_parse("sock=/x,pps=10000,pps_burst=500,bitrate=100M,bitrate_burst=1M",
+					&s, err, sizeof(err)), 0);
+	assert_int_equal(s.pps, 10000);
+	assert_int_equal(s.pps_burst, 500);
+	assert_int_equal(s.bitrate, 100u << 20);
+	assert_int_equal(s.bitrate_burst, 1u << 20);
 }
 
 static void rejects(const char *text, const char *needle)
@@ -48,6 +56,11 @@ static void test_net_rejects(void **state)
 	rejects("sock=/a,queues=2x", "queues");
 	rejects("sock=/a,mac=01:00:5e:00:00:01", "multicast");
 	rejects("sock=/a,mac=52:54:00:00:00", "mac");
+	rejects("sock=/a,pps=0", "pps=0");
+	rejects("sock=/a,pps=fast", "pps=fast");
+	rejects("sock=/a,bitrate", "bitrate");
+	rejects("sock=/a,pps=1,pps=2", "'pps' given twice");
+	rejects("sock=/a,iops=5", "unknown key 'iops'");
 	rejects("sock=/a,mac=52:54:00:00:00:1g", "mac");
 	rejects("sock=/a,mtu=67", "mtu");
 	rejects("sock=/a,mtu=65536", "mtu");

@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "util/rpc_path.h"
 #include "vioctl.h"
 
 static void usage(FILE *out)
@@ -39,33 +40,24 @@ static void usage(FILE *out)
 		"  resize NAME SIZE              change a blk device's size (e.g. 20G); the guest\n"
 		"                                is told if its front-end takes config changes\n"
 		"  qos NAME [iops=N] [bps=SIZE] [iops_burst=N] [bps_burst=SIZE]\n"
-		"                                set rate limits (0 lifts one); no limits given:\n"
-		"                                show them\n"
+		"  qos NAME [pps=N] [bitrate=SIZE] [pps_burst=N] [bitrate_burst=SIZE]\n"
+		"                                set a blk device's (bps: bytes/s) or a net\n"
+		"                                port's (bitrate: bits/s) rate limits; 0 lifts\n"
+		"                                one, a rate without its burst gets a tenth of a\n"
+		"                                second's worth; no limits given: show them\n"
 		"  log [error|warning|info|debug]  show or set viod's log level\n"
 		"  threads                       data-plane threads and their queues\n"
 		"  version                       viod's version and uptime\n"
 		"\n"
 		"Options:\n"
 		"  --rpc PATH      viod's management socket (default: $XDG_RUNTIME_DIR/viod.sock,\n"
-		"                  else /run/viod.sock for root, else /tmp/viod-UID.sock)\n"
+		"                  else /run/viod.sock for root, else /tmp/viod-UID/viod.sock)\n"
 		"  --json          print viod's answer as JSON\n"
 		"  --timeout MS    give up on viod after MS milliseconds (default 5000)\n"
 		"  -h, --help      this text;  -V, --version  vioctl's version\n"
 		"\n"
 		"Exit status: 0 done; 1 viod refused or failed (its message is printed);\n"
 		"2 bad usage; 3 viod cannot be reached.\n");
-}
-
-static void default_rpc_path(char *buf, size_t len)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-	if (xdg && *xdg)
-		snprintf(buf, len, "%s/viod.sock", xdg);
-	else if (geteuid() == 0)
-		snprintf(buf, len, "/run/viod.sock");
-	else
-		snprintf(buf, len, "/tmp/viod-%u.sock", (unsigned)geteuid());
 }
 
 /* ------------------------------------------------------------- transport */
@@ -338,8 +330,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!path[0])
-		default_rpc_path(path, sizeof(path));
+	if (!path[0]) {
+		char err[256];
+
+		if (rpc_default_path(path, sizeof(path), false, err, sizeof(err))) {
+			fprintf(stderr, "vioctl: %s\n", err);
+			return 3;
+		}
+	}
 	c.path = path;
 	c.fd = connect_rpc(path);
 	if (c.fd < 0) {

@@ -103,6 +103,19 @@ static void print_qos(struct json_object *d)
 
 	if (!json_object_object_get_ex(d, "qos", &q))
 		return;
+	if (!strcmp(str(d, "type", ""), "net")) {
+		printf("%s: ", str(d, "name", "?"));
+		if (num(q, "pps"))
+			printf("%llu frames/s (burst %llu)", num(q, "pps"), num(q, "pps_burst"));
+		else
+			printf("frame rate unlimited");
+		if (num(q, "bitrate"))
+			printf(", %llu bit/s (burst %llu bits)\n", num(q, "bitrate"),
+			       num(q, "bitrate_burst"));
+		else
+			printf(", bit rate unlimited\n");
+		return;
+	}
 	ctl_size(num(q, "bps"), bps, sizeof(bps));
 	ctl_size(num(q, "bps_burst"), burst, sizeof(burst));
 	printf("%s: ", str(d, "name", "?"));

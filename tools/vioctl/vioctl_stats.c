@@ -102,9 +102,10 @@ static void print_device(struct json_object *d, double dt)
 	} else {
 		a = num(port, "rx_packets") + num(port, "tx_packets");
 		b = num(port, "rx_bytes") + num(port, "tx_bytes");
-		printf("%-24s %-4s rx %-10llu tx %-10llu rx_bytes %-12llu tx_bytes %-12llu drops %llu",
-		       name, type, num(port, "rx_packets"), num(port, "tx_packets"),
-		       num(port, "rx_bytes"), num(port, "tx_bytes"), sum_values(obj(port, "drops")));
+		printf("%-24s %-4s rx %-10llu tx %-10llu rx_bytes %-12llu tx_bytes %-12llu drops %llu "
+		       "throttled %llu", name, type, num(port, "rx_packets"), num(port, "tx_packets"),
+		       num(port, "rx_bytes"), num(port, "tx_bytes"), sum_values(obj(port, "drops")),
+		       num(port, "tx_throttled"));
 	}
 	if (dt > 0 && p) {
 		ctl_size((unsigned long long)((double)(b - p->b) / dt), rd, sizeof(rd));
