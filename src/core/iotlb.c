@@ -19,13 +19,19 @@ struct iotlb_shadow {
 	uint32_t perm;
 };
 
-int vio_iotlb_init(struct vio_iotlb *t, uint32_t cap)
+void vio_iotlb_init(struct vio_iotlb *t, uint32_t cap)
 {
 	memset(t, 0, sizeof(*t));
 	t->cap = cap ? cap : VIO_IOTLB_DEFAULT_MAX;
-	t->e = calloc(t->cap, sizeof(*t->e));
-	/* One spare slot: an invalidate may split an entry before eviction makes room. */
+}
+
+int vio_iotlb_alloc(struct vio_iotlb *t)
+{
+	if (t->e)
+		return 0;
+	/* One spare shadow slot: an invalidate may split an entry before eviction makes room. */
 	t->shadow = calloc((size_t)t->cap + 1, sizeof(struct iotlb_shadow));
+	t->e = calloc(t->cap, sizeof(*t->e));
 	if (!t->e || !t->shadow) {
 		vio_iotlb_destroy(t);
 		return -ENOMEM;
@@ -39,7 +45,7 @@ void vio_iotlb_destroy(struct vio_iotlb *t)
 	free(t->shadow);
 	t->e = NULL;
 	t->shadow = NULL;
-	t->cap = 0;
+	t->sn = 0;
 	atomic_store(&t->n, 0);
 }
 
@@ -135,9 +141,11 @@ int vio_iotlb_update(struct vio_iotlb *t, uint64_t iova, uint64_t size, void *ho
 	uint64_t last;
 	uint32_t i;
 
-	if (!s || perm < VIO_IOTLB_RO || perm > VIO_IOTLB_RW || range_wraps(iova, size) ||
+	if (perm < VIO_IOTLB_RO || perm > VIO_IOTLB_RW || range_wraps(iova, size) ||
 	    range_wraps((uintptr_t)host, size))
 		return -EINVAL;
+	if (!s)
+		return -ENOMEM;
 	last = iova + (size - 1);
 	shadow_cut(t, iova, last);
 	shadow_make_room(t);
@@ -153,8 +161,10 @@ int vio_iotlb_update(struct vio_iotlb *t, uint64_t iova, uint64_t size, void *ho
 
 int vio_iotlb_invalidate(struct vio_iotlb *t, uint64_t iova, uint64_t size)
 {
-	if (!t->shadow || range_wraps(iova, size))
+	if (range_wraps(iova, size))
 		return -EINVAL;
+	if (!t->shadow)
+		return 0; /* nothing held, nothing to forget */
 	atomic_fetch_add_explicit(&t->invalidates, 1, memory_order_relaxed);
 	shadow_cut(t, iova, iova + (size - 1));
 	/* A split may leave one over the bound. */

@@ -45,14 +45,21 @@ struct vio_iotlb {
 	_Atomic uint64_t misses, updates, invalidates, denied, evictions;
 };
 
-/* 0 or -ENOMEM; cap 0 means VIO_IOTLB_DEFAULT_MAX. */
-int vio_iotlb_init(struct vio_iotlb *t, uint32_t cap);
+/*
+ * An empty table of at most cap entries (0: VIO_IOTLB_DEFAULT_MAX) that
+ * holds nothing until vio_iotlb_alloc gives it its storage (0 or -ENOMEM;
+ * again: 0), so a device that never sees an IOMMU costs no memory. A table
+ * without storage misses every lookup and refuses updates (-ENOMEM).
+ * vio_iotlb_destroy frees the storage (the table stays usable, empty).
+ */
+void vio_iotlb_init(struct vio_iotlb *t, uint32_t cap);
+int vio_iotlb_alloc(struct vio_iotlb *t);
 void vio_iotlb_destroy(struct vio_iotlb *t);
 void vio_iotlb_set_miss_fn(struct vio_iotlb *t, vio_iotlb_miss_fn *fn, void *opaque);
 
 /*
  * Writer side (one thread). Update: perm 1..3, size > 0, neither range
- * wraps; what it overlaps is replaced. 0 or -EINVAL. Invalidate: forget
+ * wraps; what it overlaps is replaced. 0, -EINVAL or -ENOMEM. Invalidate: forget
  * [iova, iova + size), trimming entries that straddle it; 0 or -EINVAL.
  */
 int vio_iotlb_update(struct vio_iotlb *t, uint64_t iova, uint64_t size, void *host, unsigned perm);

@@ -338,9 +338,7 @@ int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_bac
 	vio_device_init(&b->dev, b->offered);
 	b->offered |= VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
 	vio_mem_init(&b->mem);
-	r = vhu_iotlb_init(b);
-	if (r)
-		goto fail;
+	vhu_iotlb_init(b);
 	vio_vhu_rx_init(&b->rx);
 	b->backoff_ms = VHU_RECONNECT_MIN_MS;
 	b->ep_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -375,7 +373,6 @@ fail:
 	vhu_close_fd(&b->timer_fd);
 	vhu_close_fd(&b->lost_fd);
 	vhu_close_fd(&b->ep_fd);
-	vhu_iotlb_fini(b);
 	free(b->path);
 	free(b);
 	return r;

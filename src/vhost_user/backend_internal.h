@@ -137,7 +137,7 @@ int vhu_channel_send(struct vio_vhu_backend *b, uint32_t request, const void *pa
 void vhu_channel_close(struct vio_vhu_backend *b);
 
 /* backend_iotlb.c: the IOTLB (VIRTIO_F_ACCESS_PLATFORM). */
-int vhu_iotlb_init(struct vio_vhu_backend *b);
+void vhu_iotlb_init(struct vio_vhu_backend *b);
 void vhu_iotlb_fini(struct vio_vhu_backend *b);
 bool vhu_iotlb_on(const struct vio_vhu_backend *b);
 /* The map or the features changed (queues paused): empty the IOTLB, use it if agreed. */

@@ -63,14 +63,10 @@ static void on_miss(void *opaque, uint64_t iova, unsigned perm)
 		perm, (unsigned long long)(t / 1000));
 }
 
-int vhu_iotlb_init(struct vio_vhu_backend *b)
+void vhu_iotlb_init(struct vio_vhu_backend *b)
 {
-	int r = vio_iotlb_init(&b->iotlb, b->o.iotlb_max);
-
-	if (r)
-		return r;
+	vio_iotlb_init(&b->iotlb, b->o.iotlb_max);
 	vio_iotlb_set_miss_fn(&b->iotlb, on_miss, b);
-	return 0;
 }
 
 void vhu_iotlb_fini(struct vio_vhu_backend *b)
@@ -88,6 +84,9 @@ void vhu_iotlb_attach(struct vio_vhu_backend *b)
 	vio_iotlb_flush(&b->iotlb);
 	atomic_fetch_add(&b->iotlb_gen, 1);
 	b->mem.iotlb = vhu_iotlb_on(b) ? &b->iotlb : NULL;
+	/* The table's memory, the first time a front-end agrees (then kept: it may come back). */
+	if (b->mem.iotlb && vio_iotlb_alloc(&b->iotlb))
+		vio_err(b->name, "no memory for the IOTLB: every IOVA will miss");
 }
 
 /* The front-end address range as a pointer here: inside one region, or NULL. */

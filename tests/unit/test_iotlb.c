@@ -36,7 +36,8 @@ static void update_and_rights(void **state)
 	int why;
 
 	(void)state;
-	assert_int_equal(vio_iotlb_init(&t, 0), 0);
+	vio_iotlb_init(&t, 0);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
 	assert_int_equal(vio_iotlb_update(&t, 0x10000, 4096, host, VIO_IOTLB_RO), 0);
 	assert_ptr_equal(tr(&t, 0x10010, 16, VIO_IOTLB_RO, &got, &why), host + 0x10);
 	assert_int_equal(got, 16);
@@ -61,7 +62,8 @@ static void refuses_bad_updates(void **state)
 	struct vio_iotlb t;
 
 	(void)state;
-	assert_int_equal(vio_iotlb_init(&t, 0), 0);
+	vio_iotlb_init(&t, 0);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
 	assert_int_equal(vio_iotlb_update(&t, 0x1000, 0, host, VIO_IOTLB_RW), -EINVAL);
 	assert_int_equal(vio_iotlb_update(&t, UINT64_MAX - 10, 4096, host, VIO_IOTLB_RW), -EINVAL);
 	assert_int_equal(vio_iotlb_update(&t, 0x1000, 4096, (void *)(UINTPTR_MAX - 100),
@@ -78,6 +80,29 @@ static void refuses_bad_updates(void **state)
 	vio_iotlb_destroy(&t);
 }
 
+/* Storage comes only with vio_iotlb_alloc: before, every lookup misses and updates are refused. */
+static void no_storage_until_alloc(void **state)
+{
+	struct vio_iotlb t;
+	uint64_t got;
+	int why;
+
+	(void)state;
+	vio_iotlb_init(&t, 0);
+	assert_null(t.e);
+	assert_null(tr(&t, 0x1000, 16, VIO_IOTLB_RO, &got, &why));
+	assert_int_equal(why, -ENOENT);
+	assert_int_equal(vio_iotlb_update(&t, 0x1000, 4096, host, VIO_IOTLB_RW), -ENOMEM);
+	assert_int_equal(vio_iotlb_invalidate(&t, 0x1000, 4096), 0);
+	vio_iotlb_flush(&t);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
+	assert_int_equal(vio_iotlb_update(&t, 0x1000, 4096, host, VIO_IOTLB_RW), 0);
+	assert_ptr_equal(tr(&t, 0x1000, 16, VIO_IOTLB_RO, &got, &why), host);
+	vio_iotlb_destroy(&t);
+	assert_null(tr(&t, 0x1000, 16, VIO_IOTLB_RO, &got, &why));
+}
+
 static void overlap_replaces_and_invalidate_trims(void **state)
 {
 	struct vio_iotlb t;
@@ -85,7 +110,8 @@ static void overlap_replaces_and_invalidate_trims(void **state)
 	int why;
 
 	(void)state;
-	assert_int_equal(vio_iotlb_init(&t, 0), 0);
+	vio_iotlb_init(&t, 0);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
 	assert_int_equal(vio_iotlb_update(&t, 0x0, 4 * 4096, host, VIO_IOTLB_RO), 0);
 	/* A write grant over the middle page replaces that part only. */
 	assert_int_equal(vio_iotlb_update(&t, 0x1000, 4096, host + 0x1000, VIO_IOTLB_RW), 0);
@@ -119,7 +145,8 @@ static void pieces_not_contiguous(void **state)
 	int why;
 
 	(void)state;
-	assert_int_equal(vio_iotlb_init(&t, 0), 0);
+	vio_iotlb_init(&t, 0);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
 	/* IOVA-contiguous, host pages swapped. */
 	assert_int_equal(vio_iotlb_update(&t, 0x1000, 4096, host + 0x2000, VIO_IOTLB_RW), 0);
 	assert_int_equal(vio_iotlb_update(&t, 0x2000, 4096, host, VIO_IOTLB_RW), 0);
@@ -134,7 +161,8 @@ static void bounded(void **state)
 	struct vio_iotlb t;
 
 	(void)state;
-	assert_int_equal(vio_iotlb_init(&t, 4), 0);
+	vio_iotlb_init(&t, 4);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
 	for (uint64_t i = 0; i < 1000; i++)
 		assert_int_equal(vio_iotlb_update(&t, i * 0x2000, 4096, host, VIO_IOTLB_RW), 0);
 	assert_int_equal(vio_iotlb_count(&t), 4);
@@ -166,7 +194,8 @@ static void mem_translate_through_iotlb(void **state)
 	(void)state;
 	vio_mem_init(&m);
 	assert_int_equal(vio_mem_add(&m, &r), 0);
-	assert_int_equal(vio_iotlb_init(&t, 0), 0);
+	vio_iotlb_init(&t, 0);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
 	vio_iotlb_set_miss_fn(&t, on_miss, NULL);
 	assert_ptr_equal(vio_mem_translate_inl(&m, 0x1000, 16, VIO_MEM_READ), host);
 	m.iotlb = &t;
@@ -229,7 +258,8 @@ static void concurrent_reader(void **state)
 	void *res;
 
 	(void)state;
-	assert_int_equal(vio_iotlb_init(&t, 0), 0);
+	vio_iotlb_init(&t, 0);
+	assert_int_equal(vio_iotlb_alloc(&t), 0);
 	atomic_store(&race_stop, false);
 	atomic_store(&race_hits, 0);
 	assert_int_equal(pthread_create(&th, NULL, race_reader, &t), 0);
@@ -269,7 +299,8 @@ static void isetup(struct ictx *w, const struct vqh_layout *l)
 	assert_int_equal(vqh_q_init(&w->q, &w->m, vqh_features(l, 0), 8, 0), 0);
 	w->buf = vqh_mem_alloc(&w->m, 4 * 4096, 4096);
 	assert_non_null(w->buf);
-	assert_int_equal(vio_iotlb_init(&w->t, 0), 0);
+	vio_iotlb_init(&w->t, 0);
+	assert_int_equal(vio_iotlb_alloc(&w->t), 0);
 	vio_iotlb_set_miss_fn(&w->t, on_miss, NULL);
 	w->m.map.iotlb = &w->t;
 	w->next_desc = 0;
@@ -362,6 +393,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(update_and_rights),
 		cmocka_unit_test(refuses_bad_updates),
+		cmocka_unit_test(no_storage_until_alloc),
 		cmocka_unit_test(overlap_replaces_and_invalidate_trims),
 		cmocka_unit_test(pieces_not_contiguous),
 		cmocka_unit_test(bounded),
