@@ -205,7 +205,7 @@ struct json_object *viod_dev_stats(struct viod_dev *dev)
 	for (unsigned q = 0; q < dev->nqueues; q++)
 		json_object_array_add(qs, queue_stats(dev, q));
 	json_object_object_add(o, "queues", qs);
-	if (dev->backend) /* vhost-user devices: they offer ACCESS_PLATFORM */
+	if (dev->backend && dev->type == VIOD_BLK) /* the devices that offer ACCESS_PLATFORM */
 		json_object_object_add(o, "iotlb", iotlb_stats(dev->backend));
 	if (dev->type == VIOD_BLK) {
 		struct vio_blk_stats st;

@@ -111,9 +111,6 @@ txrx packed-64 50000 --size 64 --packed
 txrx packed-9000-mergeable 5000 --size 9000 --packed
 txrx in-order 20000 --size 256 --in-order
 txrx packed-in-order 20000 --size 256 --in-order --packed
-# Behind an IOMMU: every address through viod's IOTLB (docs/viommu.md).
-txrx iommu-1500 20000 --size 1500 --iommu
-txrx packed-iommu-9000-mergeable 5000 --size 9000 --packed --iommu
 
 # Ping-pong: B reflects what A sends.
 start_bg "$bench" net --socket "$b" --mode reflect --seconds 60 >"$tmp/reflect.out" 2>&1
