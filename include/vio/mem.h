@@ -55,7 +55,10 @@ VIO_API unsigned vio_mem_nregions(const struct vio_mem *m);
 /**
  * Host pointer for [gpa, gpa + len), or NULL unless the whole range lies in
  * one region, len > 0 and nothing overflows. The only way vio turns a guest
- * address into a pointer.
+ * address into a pointer. A map a vhost-user backend made for a front-end
+ * that agreed to VIRTIO_F_ACCESS_PLATFORM translates I/O virtual addresses
+ * through its IOTLB instead: then the range must be mapped there, in one
+ * contiguous piece, with read and write rights.
  */
 VIO_API void *vio_mem_translate(const struct vio_mem *m, uint64_t gpa, uint64_t len);
 

@@ -85,6 +85,14 @@ struct vio_vhu_backend_opts {
 	unsigned max_queue_size;
 	/** Server mode: permissions of the socket file (0: 0600, owner only). */
 	unsigned socket_mode;
+	/**
+	 * Offer VIRTIO_F_ACCESS_PLATFORM: when the front-end agrees (a guest
+	 * behind a vIOMMU), every ring and buffer address is an I/O virtual
+	 * address the front-end's IOTLB updates map, with access rights.
+	 */
+	bool access_platform;
+	/** IOTLB entries kept at most (0: 2048); past it the oldest give way. */
+	unsigned iotlb_max;
 };
 
 /**
@@ -142,6 +150,22 @@ VIO_API int vio_vhu_guard_sigbus(void);
  * is full (the front-end does not read it). Control thread.
  */
 VIO_API int vio_vhu_backend_config_changed(struct vio_vhu_backend *b);
+
+/** IOTLB traffic of one backend (VIRTIO_F_ACCESS_PLATFORM). */
+struct vio_vhu_iotlb_stats {
+	bool enabled;         /**< agreed with the current front-end */
+	uint32_t entries;     /**< held now */
+	uint64_t misses;      /**< lookups that found nothing (the queue waited) */
+	uint64_t miss_msgs;   /**< MISS messages sent on the backend channel */
+	uint64_t updates;     /**< UPDATEs applied */
+	uint64_t invalidates; /**< INVALIDATEs applied */
+	uint64_t evictions;   /**< entries dropped to stay within iotlb_max */
+	uint64_t refused;     /**< IOTLB messages refused (malformed, outside memory) */
+};
+
+/** Read the IOTLB counters; any thread. 0. */
+VIO_API int vio_vhu_backend_iotlb_stats(const struct vio_vhu_backend *b,
+					struct vio_vhu_iotlb_stats *st);
 
 /** Number of queues running now (started and handed to the application). */
 VIO_API unsigned vio_vhu_backend_running_queues(const struct vio_vhu_backend *b);

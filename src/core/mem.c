@@ -65,7 +65,40 @@ unsigned vio_mem_nregions(const struct vio_mem *m)
 
 void *vio_mem_translate(const struct vio_mem *m, uint64_t gpa, uint64_t len)
 {
-	return vio_mem_translate_inl(m, gpa, len);
+	return vio_mem_translate_inl(m, gpa, len, VIO_MEM_RW);
+}
+
+int vio_mem_why(const struct vio_mem *m, uint64_t addr, uint64_t len, unsigned perm, bool whole)
+{
+	uint64_t got, start = addr;
+	bool pieces = false;
+	int why;
+
+	if (!m->iotlb)
+		return -EFAULT;
+	/* Walk the pieces that translate up to the first one that does not. */
+	while (len) {
+		if (!vio_iotlb_translate(m->iotlb, addr, len, perm, &got, &why)) {
+			if (why != -ENOENT)
+				return -EFAULT;
+			vio_iotlb_report_miss(m->iotlb, addr, perm);
+			return -EAGAIN;
+		}
+		if (got == len && !pieces)
+			break;
+		pieces = true;
+		addr += got;
+		len -= got;
+	}
+	if (pieces && whole)
+		return -EFAULT; /* every piece maps, but not as the one range the caller needs */
+	/*
+	 * It all maps now: an update landed since the caller's lookup. Report
+	 * a miss anyway, so that a queue that sleeps on this answer is sure to
+	 * be kicked by the update it brings.
+	 */
+	vio_iotlb_report_miss(m->iotlb, start, perm);
+	return -EAGAIN;
 }
 
 int vio_mem_host_to_gpa(const struct vio_mem *m, const void *p, uint64_t len, uint64_t *gpa)

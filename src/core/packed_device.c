@@ -35,9 +35,10 @@ static void device_start_packed(struct vio_virtq_packed *p, uint16_t avail, bool
 int vio_virtq_resolve_packed(struct vio_virtq *vq, const struct vio_mem *mem)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
-	void *desc = vio_mem_translate_inl(mem, vq->addrs.desc, (uint64_t)vq->size * 16u);
-	void *drv = vio_mem_translate_inl(mem, vq->addrs.driver, 4);
-	void *dev = vio_mem_translate_inl(mem, vq->addrs.device, 4);
+	/* The device writes used descriptors into the ring and its own event area; reads the driver's. */
+	void *desc = vio_mem_translate_inl(mem, vq->addrs.desc, (uint64_t)vq->size * 16u, VIO_MEM_RW);
+	void *drv = vio_mem_translate_inl(mem, vq->addrs.driver, 4, VIO_MEM_READ);
+	void *dev = vio_mem_translate_inl(mem, vq->addrs.device, 4, VIO_MEM_RW);
 
 	/* Atomic accesses need natural alignment in our address space too. */
 	if (!desc || !drv || !dev || (uintptr_t)desc % 8 || (uintptr_t)drv % 4 ||
@@ -90,8 +91,6 @@ struct walk_packed {
 static inline enum vio_virtq_fault elem_packed(struct walk_packed *w, uint64_t addr, uint32_t len,
 					       uint16_t flags)
 {
-	void *host;
-
 	if (flags & VIRTQ_DESC_F_WRITE)
 		w->writing = true;
 	else if (w->writing)
@@ -99,13 +98,9 @@ static inline enum vio_virtq_fault elem_packed(struct walk_packed *w, uint64_t a
 	w->total += len;
 	if (w->total > UINT32_MAX)
 		return VIO_VQ_LEN_OVERFLOW;
-	if (!len || w->full || (w->full = !vio_chain_room(w->c)))
+	if (!len || w->full)
 		return VIO_VQ_OK;
-	host = vio_mem_translate_inl(w->mem, addr, len);
-	if (!host)
-		return VIO_VQ_BAD_ADDR;
-	vio_chain_append(w->c, host, len, w->writing);
-	return VIO_VQ_OK;
+	return vio_chain_add_buf(w->c, w->mem, addr, len, w->writing, &w->full);
 }
 
 /* The table an indirect ring entry points to: entries are sequential, NEXT is ignored. */
@@ -120,9 +115,10 @@ static enum vio_virtq_fault indirect_packed(const struct vio_virtq *vq, struct w
 		return VIO_VQ_BAD_INDIRECT;
 	if (w->full)
 		return VIO_VQ_OK; /* one ring slot whatever it holds: nothing more to learn */
-	t = vio_mem_translate_inl(w->mem, addr, len);
+	t = vio_mem_translate_inl(w->mem, addr, len, VIO_MEM_READ);
 	if (!t)
-		return VIO_VQ_BAD_ADDR;
+		return vio_mem_why(w->mem, addr, len, VIO_MEM_READ, true) == -EAGAIN ? VIO_VQ_IOTLB_WAIT
+										: VIO_VQ_BAD_ADDR;
 	for (uint32_t i = 0; i < n && !w->full; i++) {
 		struct pvirtq_desc d;
 
@@ -291,6 +287,10 @@ static __attribute__((noinline)) int pop_walk_packed(struct vio_virtq *vq,
 		if (!is_avail_packed(flags, p->avail_wrap))
 			break;
 		why = walk_chain_packed(vq, mem, flags, &chains[i]);
+		if (why == VIO_VQ_IOTLB_WAIT) {
+			vq->iotlb_wait = true;
+			break; /* nothing consumed: the chain is walked again later */
+		}
 		if (why != VIO_VQ_OK) {
 			vio_virtq_set_fault(vq, why);
 			return i ? (int)i : -EIO;
@@ -339,7 +339,8 @@ int vio_virtq_pop_burst_packed(struct vio_virtq *vq, const struct vio_mem *mem,
 		id = VQ_LOAD(&d->id);
 		if (id >= vq->size)
 			goto walk;
-		host = vio_mem_translate_inl(mem, addr, len);
+		host = vio_mem_translate_inl(mem, addr, len,
+					     flags & VIRTQ_DESC_F_WRITE ? VIO_MEM_WRITE : VIO_MEM_READ);
 		if (!host)
 			goto walk;
 		vio_chain_reset(c);

@@ -22,9 +22,11 @@ int vio_virtq_resolve_split(struct vio_virtq *vq, const struct vio_mem *mem)
 	struct vio_virtq_split *s = &vq->l.split;
 	void *desc, *avail, *used;
 
-	desc = vio_mem_translate_inl(mem, vq->addrs.desc, 16ull * vq->size);
-	avail = vio_mem_translate_inl(mem, vq->addrs.driver, virtq_avail_bytes(vq->size));
-	used = vio_mem_translate_inl(mem, vq->addrs.device, virtq_used_bytes(vq->size));
+	/* The device reads the table and the available ring, and writes (and reads) the used ring. */
+	desc = vio_mem_translate_inl(mem, vq->addrs.desc, 16ull * vq->size, VIO_MEM_READ);
+	avail = vio_mem_translate_inl(mem, vq->addrs.driver, virtq_avail_bytes(vq->size),
+				      VIO_MEM_READ);
+	used = vio_mem_translate_inl(mem, vq->addrs.device, virtq_used_bytes(vq->size), VIO_MEM_RW);
 	/* Atomic ring accesses need naturally aligned host addresses too. */
 	if (!desc || !avail || !used || ((uintptr_t)desc & 7) || ((uintptr_t)avail & 1) ||
 	    ((uintptr_t)used & 3)) {
@@ -129,9 +131,11 @@ static enum vio_virtq_fault walk_chain_split(const struct vio_virtq *vq, const s
 				return VIO_VQ_INDIRECT_NEXT;
 			if (full)
 				break; /* the table is the chain's last descriptor: consumed */
-			tbl = vio_mem_translate_inl(mem, d.addr, d.len);
+			tbl = vio_mem_translate_inl(mem, d.addr, d.len, VIO_MEM_READ);
 			if (!tbl)
-				return VIO_VQ_BAD_ADDR;
+				return vio_mem_why(mem, d.addr, d.len, VIO_MEM_READ, true) == -EAGAIN
+					       ? VIO_VQ_IOTLB_WAIT
+					       : VIO_VQ_BAD_ADDR;
 			aligned = ((uintptr_t)tbl & 7) == 0;
 			limit = budget = d.len / 16;
 			in_indirect = true;
@@ -146,12 +150,11 @@ static enum vio_virtq_fault walk_chain_split(const struct vio_virtq *vq, const s
 		total += d.len;
 		if (total > UINT32_MAX)
 			return VIO_VQ_LEN_OVERFLOW;
-		if (d.len && !full && !(full = !vio_chain_room(c))) {
-			void *p = vio_mem_translate_inl(mem, d.addr, d.len);
+		if (d.len && !full) {
+			enum vio_virtq_fault f = vio_chain_add_buf(c, mem, d.addr, d.len, writing, &full);
 
-			if (!p)
-				return VIO_VQ_BAD_ADDR;
-			vio_chain_append(c, p, d.len, writing);
+			if (f != VIO_VQ_OK)
+				return f;
 		}
 
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
@@ -185,6 +188,10 @@ static __attribute__((noinline)) int pop_walk_split(struct vio_virtq *vq, const 
 		uint16_t head = VQ_LOAD(&s->avail->ring[s->last_avail_idx & mask]);
 		enum vio_virtq_fault why = walk_chain_split(vq, mem, head, &chains[k]);
 
+		if (why == VIO_VQ_IOTLB_WAIT) {
+			vq->iotlb_wait = true;
+			return (int)k; /* nothing consumed: the chain is walked again later */
+		}
 		if (why != VIO_VQ_OK) {
 			vio_virtq_set_fault(vq, why);
 			return k ? (int)k : -EIO;
@@ -248,7 +255,8 @@ int vio_virtq_pop_burst_split(struct vio_virtq *vq, const struct vio_mem *mem,
 			break;
 		d.addr = VQ_LOAD(&p->addr);
 		d.len = VQ_LOAD(&p->len);
-		host = vio_mem_translate_inl(mem, d.addr, d.len);
+		host = vio_mem_translate_inl(mem, d.addr, d.len,
+					     d.flags & VIRTQ_DESC_F_WRITE ? VIO_MEM_WRITE : VIO_MEM_READ);
 		if (!host)
 			break;
 		vio_chain_reset(c);

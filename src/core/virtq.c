@@ -375,6 +375,10 @@ static __attribute__((noinline)) int pop_tracked(struct vio_virtq *vq, const str
 		enum vio_virtq_fault why =
 			DISPATCH(vq, vio_virtq_repop, vq, mem, vq->redo.next, &chains[k]);
 
+		if (why == VIO_VQ_IOTLB_WAIT) {
+			vq->iotlb_wait = true;
+			return (int)k;
+		}
 		if (why != VIO_VQ_OK) {
 			vio_virtq_set_fault(vq, why);
 			return k ? (int)k : -EIO;
@@ -403,6 +407,7 @@ int vio_virtq_pop_burst(struct vio_virtq *vq, const struct vio_mem *mem, struct 
 	int r;
 
 	DEVICE_DOOR(vq, -EINVAL, -EIO);
+	vq->iotlb_wait = false;
 	if (__builtin_expect(vq->tracker != NULL || vq->redo.n, 0))
 		r = pop_tracked(vq, mem, chains, n);
 	else
@@ -453,14 +458,18 @@ bool vio_virtq_device_enable_notify(struct vio_virtq *vq)
 	DEVICE_DOOR(vq, false, false);
 	/* Chains to pop again need no kick: nobody will send one for them. */
 	if (__builtin_expect(redo_pending(vq), 0))
-		return true;
+		return !vq->iotlb_wait;
 	if (__builtin_expect(vq->dlog != NULL, 0)) {
 		bool more = DISPATCH(vq, vio_virtq_device_enable_notify, vq);
 
 		vio_dirty_log_notify(vq);
-		return more;
+		return more && !vq->iotlb_wait;
 	}
-	return DISPATCH(vq, vio_virtq_device_enable_notify, vq);
+	/*
+	 * A pop stopped at an IOTLB miss: buffers are there, but sleep until
+	 * a kick (the transport kicks once the front-end's update arrives).
+	 */
+	return DISPATCH(vq, vio_virtq_device_enable_notify, vq) && !vq->iotlb_wait;
 }
 
 bool vio_virtq_device_has_avail(struct vio_virtq *vq)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 
+#include "mem_internal.h"
 #include "vio/virtq.h"
 
 /* Device side of a split queue. */
@@ -152,6 +153,8 @@ struct vio_virtq {
 	 * as plain relaxed stores (no locked add on the data path), read by any.
 	 */
 	_Atomic uint64_t st_buffers, st_notifies, st_suppressed;
+	/* Owner thread: the last pop stopped at an IOTLB miss (sleep until kicked). */
+	bool iotlb_wait;
 
 	/* driver side, both layouts */
 	uint16_t num_free;
@@ -235,6 +238,45 @@ static inline void vio_chain_append(struct vio_chain *c, void *host, uint32_t le
 }
 
 /* Start filling a chain (ids and ndesc are set by the walker when it ends). */
+/*
+ * Not a fault: a buffer's IOVA is not in the IOTLB yet. The walker stops
+ * there without consuming the chain (the miss went to the front-end) and
+ * pop returns what it took before it; the queue tries again later.
+ */
+#define VIO_VQ_IOTLB_WAIT ((enum vio_virtq_fault)0x100)
+
+/*
+ * Append one buffer [addr, addr + len) to c, translated for the access the
+ * device makes (a writable buffer needs write rights, a readable one read
+ * rights): one iovec, or several when an IOTLB maps it in pieces that are
+ * not contiguous here. Sets *full and stops when c has no more room.
+ * Returns VIO_VQ_OK, VIO_VQ_BAD_ADDR or VIO_VQ_IOTLB_WAIT.
+ */
+static inline enum vio_virtq_fault vio_chain_add_buf(struct vio_chain *c, const struct vio_mem *mem,
+						     uint64_t addr, uint32_t len, bool writable,
+						     bool *full)
+{
+	unsigned perm = writable ? VIO_MEM_WRITE : VIO_MEM_READ;
+
+	while (len) {
+		uint64_t got;
+		void *p;
+
+		if (!vio_chain_room(c)) {
+			*full = true;
+			return VIO_VQ_OK;
+		}
+		p = vio_mem_translate_part_inl(mem, addr, len, perm, &got);
+		if (!p)
+			return vio_mem_why(mem, addr, len, perm, false) == -EAGAIN ? VIO_VQ_IOTLB_WAIT
+									  : VIO_VQ_BAD_ADDR;
+		vio_chain_append(c, p, (uint32_t)got, writable);
+		addr += got;
+		len -= (uint32_t)got;
+	}
+	return VIO_VQ_OK;
+}
+
 static inline void vio_chain_reset(struct vio_chain *c)
 {
 	c->nout = c->nin = 0;

@@ -178,6 +178,24 @@ static struct json_object *port_stats(struct vio_switch *sw, unsigned port)
 	return o;
 }
 
+/* The vIOMMU's traffic on this device's connection (docs/viommu.md). */
+static struct json_object *iotlb_stats(const struct vio_vhu_backend *b)
+{
+	struct json_object *o = json_object_new_object();
+	struct vio_vhu_iotlb_stats st;
+
+	vio_vhu_backend_iotlb_stats(b, &st);
+	J_BOOL(o, "enabled", st.enabled);
+	J_U64(o, "entries", st.entries);
+	J_U64(o, "misses", st.misses);
+	J_U64(o, "miss_msgs", st.miss_msgs);
+	J_U64(o, "updates", st.updates);
+	J_U64(o, "invalidates", st.invalidates);
+	J_U64(o, "evictions", st.evictions);
+	J_U64(o, "refused", st.refused);
+	return o;
+}
+
 struct json_object *viod_dev_stats(struct viod_dev *dev)
 {
 	struct json_object *o = json_object_new_object(), *qs = json_object_new_array(), *p;
@@ -188,6 +206,8 @@ struct json_object *viod_dev_stats(struct viod_dev *dev)
 	for (unsigned q = 0; q < dev->nqueues; q++)
 		json_object_array_add(qs, queue_stats(dev, q));
 	json_object_object_add(o, "queues", qs);
+	if (dev->backend && dev->type == VIOD_BLK) /* the devices that offer ACCESS_PLATFORM */
+		json_object_object_add(o, "iotlb", iotlb_stats(dev->backend));
 	if (dev->type == VIOD_BLK) {
 		struct vio_blk_stats st;
 

@@ -334,9 +334,12 @@ int vio_vhu_backend_new(const struct vio_vhu_backend_opts *o, struct vio_vhu_bac
 		atomic_init(&b->q[i].faulted, false);
 	}
 	b->offered = vo->get_features(o->vdev.dev) | VIO_BIT(VIRTIO_F_VERSION_1);
+	if (o->access_platform)
+		b->offered |= VIO_BIT(VIRTIO_F_ACCESS_PLATFORM); /* not the device's: ours to honour */
 	vio_device_init(&b->dev, b->offered);
 	b->offered |= VIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES) | VIO_BIT(VHOST_F_LOG_ALL);
 	vio_mem_init(&b->mem);
+	vhu_iotlb_init(b);
 	vio_vhu_rx_init(&b->rx);
 	b->backoff_ms = VHU_RECONNECT_MIN_MS;
 	b->ep_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -389,6 +392,7 @@ void vio_vhu_backend_free(struct vio_vhu_backend *b)
 	vhu_close_fd(&b->lost_fd);
 	vhu_close_fd(&b->ep_fd);
 	pthread_mutex_destroy(&b->chan_lock);
+	vhu_iotlb_fini(b);
 	free(b->path);
 	free(b);
 }

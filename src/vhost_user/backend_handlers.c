@@ -60,6 +60,7 @@ static enum vhu_result h_set_features(struct vio_vhu_backend *b, struct vio_vhu_
 		for (unsigned i = 0; i < b->max_queues; i++)
 			vhu_queue_invalidate(&b->q[i]);
 		b->features = f;
+		vhu_iotlb_attach(b);
 	}
 	if ((st & VIRTIO_CONFIG_S_DRIVER) && !(st & VIRTIO_CONFIG_S_FEATURES_OK))
 		vio_device_set_features(&b->dev, vhu_virtio_features(b));
@@ -434,6 +435,11 @@ static enum vhu_result h_reset_device(struct vio_vhu_backend *b, struct vio_vhu_
 static enum vhu_result h_set_backend_req_fd(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
 {
 	return vhu_h_set_backend_req_fd(b, m);
+}
+
+static enum vhu_result h_iotlb_msg(struct vio_vhu_backend *b, struct vio_vhu_msg *m)
+{
+	return vhu_h_iotlb_msg(b, m);
 }
 
 /* The dispatch table, generated from the one request list in msg.h. */

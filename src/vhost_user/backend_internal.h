@@ -17,6 +17,7 @@
 #include "core/device.h"
 #include "core/dirty_log.h"
 #include "core/log.h"
+#include "core/iotlb_internal.h"
 #include "core/mem_internal.h"
 #include "guard.h"
 #include "vio/virtio_spec.h"
@@ -113,6 +114,11 @@ struct vio_vhu_backend {
 	struct vhu_log log;
 
 	struct vio_mem mem;
+	struct vio_iotlb iotlb;  /* backend_iotlb.c; b->mem.iotlb points here with ACCESS_PLATFORM */
+	atomic_bool iotlb_waiting; /* a queue stopped at a miss: kick queues on the next update */
+	_Atomic uint64_t iotlb_gen; /* one more per IOTLB message or flush */
+	_Atomic uint64_t miss_iova, miss_ns, miss_gen; /* the last miss sent, at which gen */
+	_Atomic uint64_t miss_sent, iotlb_refused;
 	struct vhu_region regions[VIO_VHU_MAX_MEM_SLOTS];
 	unsigned nregions;
 	uint64_t mapped_bytes;   /* sum of the regions' mappings, bounded by o.max_mem_bytes */
@@ -142,6 +148,17 @@ enum vhu_result vhu_h_set_backend_req_fd(struct vio_vhu_backend *b, struct vio_v
 int vhu_channel_send(struct vio_vhu_backend *b, uint32_t request, const void *payload,
 		     uint32_t size);
 void vhu_channel_close(struct vio_vhu_backend *b);
+
+/* backend_iotlb.c: the IOTLB (VIRTIO_F_ACCESS_PLATFORM). */
+void vhu_iotlb_init(struct vio_vhu_backend *b);
+void vhu_iotlb_fini(struct vio_vhu_backend *b);
+bool vhu_iotlb_on(const struct vio_vhu_backend *b);
+/* The map or the features changed (queues paused): empty the IOTLB, use it if agreed. */
+void vhu_iotlb_attach(struct vio_vhu_backend *b);
+enum vhu_result vhu_h_iotlb_msg(struct vio_vhu_backend *b, struct vio_vhu_msg *m);
+/* A ring did not translate: ask the front-end for what is missing. */
+void vhu_iotlb_ring_missing(struct vio_vhu_backend *b, const struct vio_virtq_addrs *a,
+			    uint64_t desc_len, uint64_t drv_len, uint64_t dev_len, bool packed);
 
 /* backend.c */
 uint64_t vhu_virtio_features(const struct vio_vhu_backend *b);

@@ -164,6 +164,7 @@ static void mem_changed(struct vio_vhu_backend *b)
 {
 	if (build_mem(&b->mem, b->regions, b->nregions))
 		vio_mem_init(&b->mem); /* cannot happen: every caller checked the same list */
+	vhu_iotlb_attach(b);
 	vhu_queues_remap(b);
 }
 
@@ -253,6 +254,7 @@ void vhu_mem_unmap_all(struct vio_vhu_backend *b)
 	b->nregions = 0;
 	b->mapped_bytes = 0;
 	vio_mem_init(&b->mem);
+	vhu_iotlb_attach(b);
 	atomic_store(&b->mem_lost, false);
 	b->lost_handled = false;
 }

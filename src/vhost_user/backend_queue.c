@@ -136,14 +136,23 @@ static int queue_init_ring(struct vio_vhu_backend *b, struct vhu_queue *q)
 	struct vio_virtq_pos pos = { 0 };
 	int r;
 
-	/* Ring addresses are front-end virtual addresses; descriptors carry guest addresses. */
-	if (vhu_uaddr_to_gpa(b, q->addr.desc_user_addr, desc_len, &a.desc) ||
-	    vhu_uaddr_to_gpa(b, q->addr.avail_user_addr, drv_len, &a.driver) ||
-	    vhu_uaddr_to_gpa(b, q->addr.used_user_addr, dev_len, &a.device)) {
+	if (vhu_iotlb_on(b)) {
+		/* With ACCESS_PLATFORM ring addresses are IOVAs, translated like descriptors. */
+		a = (struct vio_virtq_addrs){ q->addr.desc_user_addr, q->addr.avail_user_addr,
+					      q->addr.used_user_addr };
+	} else if (vhu_uaddr_to_gpa(b, q->addr.desc_user_addr, desc_len, &a.desc) ||
+		   vhu_uaddr_to_gpa(b, q->addr.avail_user_addr, drv_len, &a.driver) ||
+		   vhu_uaddr_to_gpa(b, q->addr.used_user_addr, dev_len, &a.device)) {
+		/* Front-end virtual addresses; descriptors carry guest addresses. */
 		vio_warn(q->name, "ring addresses outside the memory table");
 		return -EFAULT;
 	}
 	r = vio_virtq_device_new(f, q->num, &a, &b->mem, &q->vq);
+	if (r == -EFAULT && vhu_iotlb_on(b)) {
+		/* Not in the IOTLB yet: asked for; the update that maps them starts the queue. */
+		vhu_iotlb_ring_missing(b, &a, desc_len, drv_len, dev_len, packed);
+		return r;
+	}
 	/* Without a base the ring starts fresh (packed: wrap counters at 1, not base 0's 0). */
 	if (r == 0 && q->base_set) {
 		r = vhu_base_decode(packed, q->base, q->num, &pos);
@@ -249,5 +258,6 @@ void vhu_reset_device_state(struct vio_vhu_backend *b)
 	for (unsigned i = 0; i < b->max_queues; i++)
 		vhu_queue_reset(b, &b->q[i]);
 	b->features = 0;
+	vhu_iotlb_attach(b);
 	vio_device_init(&b->dev, b->dev.offered);
 }

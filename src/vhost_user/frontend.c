@@ -203,7 +203,12 @@ int vhu_fe_send_vring_addr(struct vio_vhu_frontend *f, unsigned q, bool log)
 	const struct vhu_fe_queue *fq = &f->q[q];
 	uintptr_t host = (uintptr_t)f->mem_host;
 
-	/* Ring addresses go in our own virtual address space; the memory region is at gpa 0. */
+	/*
+	 * Ring addresses go in our own virtual address space; the memory region
+	 * is at gpa 0. Behind an IOMMU they are IOVAs: here the same as gpas.
+	 */
+	if (f->features & VIO_BIT(VIRTIO_F_ACCESS_PLATFORM))
+		host = 0;
 	m.p.addr.index = q;
 	m.p.addr.desc_user_addr = host + fq->addrs.desc;
 	m.p.addr.avail_user_addr = host + fq->addrs.driver;
@@ -261,9 +266,36 @@ static void kick_eventfd(void *opaque)
 		return; /* counter saturated: the backend has a kick pending anyway */
 }
 
+/*
+ * With VIRTIO_F_ACCESS_PLATFORM agreed, the backend translates every address
+ * through an IOTLB we fill: one identity entry (IOVA = guest address) for all
+ * of the memory, read and write, so it never has to ask. The backend empties
+ * its IOTLB with each memory table: this follows every one.
+ */
+static int map_iotlb(struct vio_vhu_frontend *f)
+{
+	struct vio_vhu_msg m = { .request = VHOST_USER_IOTLB_MSG,
+				 .size = sizeof(struct vio_vhu_iotlb_msg) };
+	struct vio_vhu_iotlb_msg im = { .iova = 0, .size = f->mem_size,
+					.uaddr = (uintptr_t)f->mem_host, .perm = 3,
+					.type = VHOST_IOTLB_UPDATE };
+	int r;
+
+	if (!(f->features & VIO_BIT(VIRTIO_F_ACCESS_PLATFORM)))
+		return 0;
+	memcpy(m.p.raw, &im, sizeof(im));
+	r = vhu_fe_request(f, &m);
+	if (!r && m.p.u64 != 0) {
+		vio_warn(f->name, "backend refused the IOTLB update");
+		r = -EIO;
+	}
+	return r;
+}
+
 static int send_mem_table(struct vio_vhu_frontend *f)
 {
 	struct vio_vhu_msg m = { .request = VHOST_USER_SET_MEM_TABLE };
+	int r;
 
 	m.size = VIO_VHU_MEM_HDR_SIZE + sizeof(struct vio_vhu_mem_region);
 	m.p.memory.nregions = 1;
@@ -275,7 +307,8 @@ static int send_mem_table(struct vio_vhu_frontend *f)
 	};
 	m.fds[0] = f->mem_fd;
 	m.nfds = 1;
-	return vhu_fe_request(f, &m);
+	r = vhu_fe_request(f, &m);
+	return r ? r : map_iotlb(f);
 }
 
 static int share_memory(struct vio_vhu_frontend *f)

@@ -74,6 +74,20 @@ enum vio_vhu_backend_request {
 	VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG = 3,
 };
 
+/* IOTLB_MSG (front-end) and BACKEND_IOTLB_MSG (backend) payload: struct vhost_iotlb_msg. */
+struct vio_vhu_iotlb_msg {
+	uint64_t iova;
+	uint64_t size;
+	uint64_t uaddr;
+	uint8_t perm; /* VIO_IOTLB_RO 1, WO 2, RW 3 */
+	uint8_t type;
+	uint8_t padding[6];
+};
+#define VHOST_IOTLB_MISS 1
+#define VHOST_IOTLB_UPDATE 2
+#define VHOST_IOTLB_INVALIDATE 3
+#define VHOST_IOTLB_ACCESS_FAIL 4
+
 /* Payload layouts (native byte order, no implicit padding). */
 struct vio_vhu_vring_state {
 	uint32_t index;
@@ -144,6 +158,7 @@ struct vio_vhu_inflight {
 #define VHU_SZ_INFLIGHT 24, 24
 #define VHU_SZ_LOG 16, 16
 #define VHU_SZ_ANY 0, VIO_VHU_MAX_PAYLOAD
+#define VHU_SZ_IOTLB 26, 32 /* the fields, or the padded C struct front-ends send */
 
 /* Reply kinds: what a request always answers (ACK: only when NEED_REPLY is set). */
 enum vio_vhu_reply {
@@ -184,7 +199,7 @@ enum vio_vhu_reply {
 	X(SEND_RARP, 19, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                         \
 	X(NET_SET_MTU, 20, VHU_SZ_U64, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                       \
 	X(SET_BACKEND_REQ_FD, 21, VHU_SZ_NONE, 1, 1, VIO_VHU_REPLY_ACK, set_backend_req_fd)       \
-	X(IOTLB_MSG, 22, VHU_SZ_ANY, 0, 0, VIO_VHU_REPLY_U64, unsupported)                         \
+	X(IOTLB_MSG, 22, VHU_SZ_IOTLB, 0, 0, VIO_VHU_REPLY_U64, iotlb_msg)                         \
 	X(SET_VRING_ENDIAN, 23, VHU_SZ_STATE, 0, 0, VIO_VHU_REPLY_ACK, unsupported)                \
 	X(GET_CONFIG, 24, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_CONFIG, get_config)                   \
 	X(SET_CONFIG, 25, VHU_SZ_CONFIG, 0, 0, VIO_VHU_REPLY_ACK, set_config)                      \
@@ -238,6 +253,7 @@ _Static_assert(sizeof(struct vio_vhu_mem_single) == 40, "single region layout");
 _Static_assert(sizeof(struct vio_vhu_memory) == 8 + 8 * 32, "memory table layout");
 _Static_assert(sizeof(struct vio_vhu_config) == 12 + 256, "config layout");
 _Static_assert(sizeof(struct vio_vhu_inflight) == 24, "inflight description layout");
+_Static_assert(sizeof(struct vio_vhu_iotlb_msg) == 32, "IOTLB message layout");
 
 /* Table entry for a request id; NULL for ids vio does not know. */
 const struct vio_vhu_req_info *vio_vhu_req_info(uint32_t request);

@@ -334,6 +334,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.name = "fuzz backend",
 		.hooks = { .start_queue = h_start, .stop_queue = h_stop, .queue_fault = h_fault },
 		.msg_timeout_ms = 200, /* every message arrives whole: only a bug waits */
+		.access_platform = true, /* IOTLB messages reach their handler */
+		.iotlb_max = 16,         /* and a few updates reach the bound */
 	};
 	struct run r = { .fd = -1 };
 	int fds0 = fz_count_fds(), maps0 = count_guest_maps();

@@ -208,6 +208,7 @@ def guest(off, data, which=0):
 
 POLL = u8(1)
 F_INDIRECT, F_EVENT_IDX, F_PROTOCOL, F_VERSION_1, F_PACKED = 28, 29, 30, 32, 34
+F_ACCESS_PLATFORM = 33
 PROTO = (1 << 0) | (1 << 3) | (1 << 9) | (1 << 13) | (1 << 15) | (1 << 16)
 
 
@@ -295,6 +296,18 @@ def vhu_seeds():
     s += blk_in_request_split(16) + POLL + CONFIG_CHANGED + msg(11, u32(0) + u32(0))
     s += msg(12, u64(0), fds=(POOL_EVT1,)) + POLL + guest(0, b'\xff' * 64, which=2) + msg(34)
     write(t, 'inflight-channel', s)
+    # behind an IOMMU: ring addresses and descriptors are IOVAs the updates map (after the
+    # memory table, which empties the IOTLB); a request, an invalidation, a miss, an update
+    iotlb = lambda typ, iova, size, uaddr, perm: u64(iova) + u64(size) + u64(uaddr) + \
+        u8(perm) + u8(typ) + bytes(6)
+    maps = msg(22, iotlb(2, GUEST_UADDR, 65536, GUEST_UADDR, 3)) + \
+        msg(22, iotlb(2, 0, 65536, GUEST_UADDR, 3))
+    s = vhu_setup(base | (1 << F_EVENT_IDX) | (1 << F_ACCESS_PLATFORM), table1,
+                  extra=msg(21, fds=(POOL_SOCKET,)), proto_bits=PROTO | (1 << 5)) + maps
+    s += blk_in_request_split(16) + POLL + msg(22, iotlb(3, 0, 0x2000, 0, 0)) + POLL
+    s += msg(22, iotlb(2, 0x1000, 0x1000, GUEST_UADDR + 0x1000, 1)) + POLL
+    s += msg(22, iotlb(2, 0, 0, GUEST_UADDR, 3)) + msg(22, iotlb(3, 0, 0, 0, 0)) + POLL
+    write(t, 'iotlb', s)
 
 
 # ---------------------------------------------------------------- net

@@ -39,6 +39,7 @@ extern const struct hcase req_cases[];
 extern const struct hcase msg_cases[];
 extern const struct hcase fd_cases[];
 extern const struct hcase log_cases[];
+extern const struct hcase iotlb_cases[];
 
 /* Record the first failure; returns -1. */
 int fail(struct hctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -31,7 +31,7 @@
 #define MAX_OTHERS 8
 
 static const struct hcase *const groups[] = { ring_cases, packed_cases, req_cases, msg_cases,
-					      fd_cases, inflight_cases, log_cases };
+					      fd_cases, inflight_cases, log_cases, iotlb_cases };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
 static const struct hcase *find_case(const char *name)

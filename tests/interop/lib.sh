@@ -158,11 +158,16 @@ show_log() {
 guest_on_vhost_user() {
 	local prefix=$1 sock=$2 sectors=$3 label=$4 log=$5 tag bg rc t0=$SECONDS
 	tag=${prefix//\//_}
-	start_bg "$here/boot_guest.sh" --append "vio.size=$sectors vio.queues=2" -- \
-		-chardev "socket,id=c0,path=$sock" -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
+	# Optional, from the caller: VIO_GUEST_PRE (array: QEMU arguments before
+	# the disk, e.g. a machine and a vIOMMU), VIO_GUEST_DEV (",opt=v" for the
+	# disk), VIO_GUEST_APPEND (kernel parameters), VIO_GUEST_TIMEOUT (s).
+	start_bg "$here/boot_guest.sh" --timeout "${VIO_GUEST_TIMEOUT:-180}" \
+		--append "vio.size=$sectors vio.queues=2 ${VIO_GUEST_APPEND:-}" -- \
+		${VIO_GUEST_PRE[@]+"${VIO_GUEST_PRE[@]}"} -chardev "socket,id=c0,path=$sock" \
+		-device "vhost-user-blk-pci,chardev=c0,num-queues=2${VIO_GUEST_DEV:-}" \
 		>"$tmp/$tag.out" 2>"$tmp/$tag.err"
 	bg=$VIO_LAST_PID
-	wait_pid_timeout "$bg" 300
+	wait_pid_timeout "$bg" $((${VIO_GUEST_TIMEOUT:-180} + 120))
 	rc=$?
 	[ $rc -ne 124 ] || stop_pid "$bg" 5
 	report_viotest "$prefix" <"$tmp/$tag.out"

@@ -42,6 +42,9 @@ bench_check ram/randrw-2q "$sock" --rw randrw --verify --queues 2 --seconds 2
 bench_check ram/randread-qd1 "$sock" --rw randread --iodepth 1 --seconds 1
 bench_check file/randwrite "$file_sock" --rw randwrite --verify --seconds 2
 bench_check file/randrw-2q "$file_sock" --rw randrw --verify --queues 2 --seconds 2 --bs 16k
+# Behind an IOMMU: every ring and buffer address through viod's IOTLB (docs/viommu.md).
+bench_check ram/iommu-randrw-2q "$sock" --rw randrw --verify --queues 2 --seconds 2 --iommu
+bench_check ram/iommu-packed-128k "$sock" --rw randrw --verify --seconds 1 --bs 128k --packed --iommu
 
 # Abrupt disconnects: kill frontends with requests in flight, several times.
 for i in 1 2 3; do

@@ -61,6 +61,9 @@ static void usage(FILE *f)
 		"  --spin-us N        busy-poll this long without a completion before sleeping on\n"
 		"                     the queue's call eventfd (50; 0: sleep at once)\n"
 		"  --packed           ask for VIRTIO_F_RING_PACKED (fail if not offered)\n"
+		"  --iommu            ask for VIRTIO_F_ACCESS_PLATFORM (fail if not offered): the\n"
+		"                     backend translates every address through an IOTLB, which\n"
+		"                     vio-bench fills with one identity entry\n"
 		"  --no-event-idx     do not ask for VIRTIO_F_EVENT_IDX\n"
 		"  --no-indirect      do not ask for VIRTIO_F_INDIRECT_DESC\n"
 		"  --machine          stdout ends with one line: iops= mbps= p50_us= p99_us=\n"
@@ -102,8 +105,8 @@ static int parse_bs(const char *s, uint32_t *out)
 }
 
 enum { OPT_SOCKET = 256, OPT_RW, OPT_BS, OPT_DEPTH, OPT_QUEUES, OPT_SECS, OPT_SIZE, OPT_MIX,
-       OPT_VERIFY, OPT_SPIN, OPT_PACKED, OPT_NO_EIDX, OPT_NO_INDIRECT, OPT_MACHINE, OPT_INFO, OPT_RECONNECT,
-       OPT_LOG, OPT_MIGRATE_TO, OPT_MIGRATE_AT, OPT_HELP };
+       OPT_VERIFY, OPT_SPIN, OPT_PACKED, OPT_IOMMU, OPT_NO_EIDX, OPT_NO_INDIRECT, OPT_MACHINE, OPT_INFO,
+       OPT_RECONNECT, OPT_LOG, OPT_MIGRATE_TO, OPT_MIGRATE_AT, OPT_HELP };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -121,6 +124,7 @@ static const struct option longopts[] = {
 	{ "migrate-at", required_argument, NULL, OPT_MIGRATE_AT },
 	{ "spin-us", required_argument, NULL, OPT_SPIN },
 	{ "packed", no_argument, NULL, OPT_PACKED },
+	{ "iommu", no_argument, NULL, OPT_IOMMU },
 	{ "no-event-idx", no_argument, NULL, OPT_NO_EIDX },
 	{ "no-indirect", no_argument, NULL, OPT_NO_INDIRECT },
 	{ "machine", no_argument, NULL, OPT_MACHINE },
@@ -147,6 +151,7 @@ static int parse_one(struct blk_opts *o, int c, const char *arg)
 	case OPT_MIGRATE_TO: o->migrate_to = arg; return 0;
 	case OPT_MIGRATE_AT: return parse_uint_arg(PROG, "--migrate-at", arg, 1, 86400, &o->migrate_at);
 	case OPT_PACKED: o->packed = true; return 0;
+	case OPT_IOMMU: o->iommu = true; return 0;
 	case OPT_NO_EIDX: o->no_event_idx = true; return 0;
 	case OPT_NO_INDIRECT: o->no_indirect = true; return 0;
 	case OPT_MACHINE: o->machine = true; return 0;

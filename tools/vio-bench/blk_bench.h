@@ -40,7 +40,7 @@ struct blk_opts {
 	uint32_t bs;
 	unsigned iodepth, queues, seconds, rwmixread, spin_us;
 	uint64_t size;
-	bool verify, machine, info, packed, no_event_idx, no_indirect;
+	bool verify, machine, info, packed, iommu, no_event_idx, no_indirect;
 	bool reconnect; /* a backend that goes away is waited for and resumed */
 	bool log;       /* dirty logging on for the whole load (its cost) */
 	const char *migrate_to; /* live-migrate to this socket during the load */

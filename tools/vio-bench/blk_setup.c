@@ -37,6 +37,8 @@ static uint64_t wanted_features(const struct blk_opts *o)
 		f |= BIT(VIRTIO_F_INDIRECT_DESC);
 	if (o->packed)
 		f |= BIT(VIRTIO_F_RING_PACKED);
+	if (o->iommu)
+		f |= BIT(VIRTIO_F_ACCESS_PLATFORM);
 	return f;
 }
 
@@ -147,6 +149,8 @@ static int check_device(struct blk_run *run)
 
 	if (o->packed && !(d->features & BIT(VIRTIO_F_RING_PACKED)))
 		return fail_check(run, "the backend does not offer VIRTIO_F_RING_PACKED");
+	if (o->iommu && !(d->features & BIT(VIRTIO_F_ACCESS_PLATFORM)))
+		return fail_check(run, "the backend does not offer VIRTIO_F_ACCESS_PLATFORM");
 	if ((d->features & BIT(VIRTIO_BLK_F_RO)) && o->rw != RW_READ && o->rw != RW_RANDREAD)
 		return fail_check(run, "the disk is read-only; use --rw read or randread");
 	if (o->queues > 1 && !(d->features & BIT(VIRTIO_BLK_F_MQ)))

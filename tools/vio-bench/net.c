@@ -483,6 +483,7 @@ static struct net_port_opts port_opts(const struct net_opts *o, const char *sock
 {
 	return (struct net_port_opts){
 		.socket = sock, .pairs = o->pairs, .qsize = o->qsize, .packed = o->packed,
+		.iommu = o->iommu,
 		.no_mrg = o->no_mrg, .no_event_idx = o->no_event_idx, .in_order = o->in_order,
 		.rx_buf_size = o->no_mrg ? HDR + NET_BENCH_MAX : 2048,
 		.tx_buf_size = (HDR + o->size + 63) & ~63u,

@@ -47,6 +47,9 @@ static void usage(FILE *f)
 		"  --src MAC, --dst MAC  addresses of the frames sent\n"
 		"                     (02:00:00:00:00:01, 02:00:00:00:00:02)\n"
 		"  --packed           ask for packed rings (fail if not offered)\n"
+		"  --iommu            ask for VIRTIO_F_ACCESS_PLATFORM (fail if not offered): the\n"
+		"                     backend translates through an IOTLB, filled with one\n"
+		"                     identity entry\n"
 		"  --no-mrg           do not ask for mergeable receive buffers\n"
 		"  --no-event-idx     do not ask for VIRTIO_F_EVENT_IDX\n"
 		"  --in-order         ask for VIRTIO_F_IN_ORDER\n"
@@ -86,6 +89,7 @@ int net_parse_args(int argc, char **argv, struct net_opts *o)
 		{"no-mrg", no_argument, NULL, 'M'},       {"no-event-idx", no_argument, NULL, 'E'},
 		{"in-order", no_argument, NULL, 'I'},     {"machine", no_argument, NULL, 'x'},
 		{"warmup-ms", required_argument, NULL, 'W'},
+		{"iommu", no_argument, NULL, 'A'},
 		{"ready-ms", required_argument, NULL, 'Y'},
 		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
@@ -156,6 +160,7 @@ int net_parse_args(int argc, char **argv, struct net_opts *o)
 				return 2;
 			break;
 		case 'P': o->packed = true; break;
+		case 'A': o->iommu = true; break;
 		case 'M': o->no_mrg = true; break;
 		case 'E': o->no_event_idx = true; break;
 		case 'I': o->in_order = true; break;

@@ -21,7 +21,7 @@ struct net_opts {
 	unsigned burst;
 	unsigned pairs;
 	uint16_t qsize;
-	bool packed, no_mrg, no_event_idx, in_order, machine;
+	bool packed, iommu, no_mrg, no_event_idx, in_order, machine;
 	uint8_t src[6], dst[6];
 };
 

@@ -25,6 +25,8 @@ static uint64_t wanted(const struct net_port_opts *o)
 		f |= VIO_BIT(VIRTIO_F_RING_PACKED);
 	if (o->in_order)
 		f |= VIO_BIT(VIRTIO_F_IN_ORDER);
+	if (o->iommu)
+		f |= VIO_BIT(VIRTIO_F_ACCESS_PLATFORM);
 	if (o->ctrl) {
 		f |= VIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIO_BIT(VIRTIO_NET_F_CTRL_RX) |
 		     VIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR);
@@ -77,6 +79,11 @@ int net_port_open(const struct net_port_opts *o, struct net_port *p, char *err, 
 	p->features = vio_vhu_frontend_features(p->f);
 	if (o->packed && !(p->features & VIO_BIT(VIRTIO_F_RING_PACKED))) {
 		snprintf(err, errlen, "%s does not offer packed rings", o->socket);
+		r = -ENOTSUP;
+		goto fail;
+	}
+	if (o->iommu && !(p->features & VIO_BIT(VIRTIO_F_ACCESS_PLATFORM))) {
+		snprintf(err, errlen, "%s does not offer VIRTIO_F_ACCESS_PLATFORM", o->socket);
 		r = -ENOTSUP;
 		goto fail;
 	}

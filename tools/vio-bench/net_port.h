@@ -19,6 +19,7 @@ struct net_port_opts {
 	unsigned pairs;      /* queue pairs (1..VIO_NET_MAX_PAIRS) */
 	uint16_t qsize;      /* 0: 256 */
 	bool packed;         /* ask for RING_PACKED (fail if not offered) */
+	bool iommu;          /* ask for ACCESS_PLATFORM (fail if not offered) */
 	bool no_mrg;         /* do not ask for MRG_RXBUF */
 	bool no_event_idx;
 	bool in_order;       /* ask for IN_ORDER */

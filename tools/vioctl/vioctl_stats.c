@@ -84,6 +84,7 @@ static void print_device(struct json_object *d, double dt)
 	const char *name = json_object_get_string(obj(d, "name"));
 	const char *type = json_object_get_string(obj(d, "type"));
 	struct json_object *blk = obj(d, "blk"), *port = obj(d, "port"), *qs = obj(d, "queues");
+	struct json_object *iotlb = obj(d, "iotlb");
 	struct prev *p = prev_of(name);
 	unsigned long long a, b;
 	char rd[32], wr[32];
@@ -115,6 +116,13 @@ static void print_device(struct json_object *d, double dt)
 		p->b = b;
 	}
 	printf("\n");
+	/* The vIOMMU's traffic, once there was any (docs/viommu.md). */
+	if (iotlb && (json_object_get_boolean(obj(iotlb, "enabled")) || num(iotlb, "updates")))
+		printf("  iotlb entries %llu misses %llu (asked %llu) updates %llu invalidates %llu "
+		       "evictions %llu refused %llu\n",
+		       num(iotlb, "entries"), num(iotlb, "misses"), num(iotlb, "miss_msgs"),
+		       num(iotlb, "updates"), num(iotlb, "invalidates"), num(iotlb, "evictions"),
+		       num(iotlb, "refused"));
 	for (size_t i = 0; qs && i < json_object_array_length(qs); i++) {
 		struct json_object *q = json_object_array_get_idx(qs, i);
 
