@@ -96,14 +96,16 @@ fi
 if has ram; then
 	viod_start viod-ram "ram=$size"; targets+=(viod-ram copy)
 fi
+# viod and qsd hold the same file open at once (only one is driven at a
+# time): viod's device says ,shared and qsd takes no image locks.
 if has shm; then
-	viod_start viod-shm "file=$shm/disk.img"; targets+=(viod-shm)
-	qsd_start qsd-shm "driver=file,node-name=n0,filename=$shm/disk.img,cache.direct=off,aio=io_uring"
+	viod_start viod-shm "file=$shm/disk.img,shared"; targets+=(viod-shm)
+	qsd_start qsd-shm "driver=file,node-name=n0,filename=$shm/disk.img,cache.direct=off,aio=io_uring,locking=off"
 	targets+=(qsd-shm fio-shm)
 fi
 if has dio; then
-	viod_start viod-dio "file=$disk/disk.img,direct"; targets+=(viod-dio)
-	qsd_start qsd-dio "driver=file,node-name=n0,filename=$disk/disk.img,cache.direct=on,aio=io_uring"
+	viod_start viod-dio "file=$disk/disk.img,direct,shared"; targets+=(viod-dio)
+	qsd_start qsd-dio "driver=file,node-name=n0,filename=$disk/disk.img,cache.direct=on,aio=io_uring,locking=off"
 	targets+=(qsd-dio fio-dio)
 fi
 if has null2q; then
