@@ -419,6 +419,17 @@ static int start_devices(struct viod *d)
 	return r;
 }
 
+/* The device descriptions of the command line and of the options built from it. */
+static void free_descs(struct viod *d, struct cli *c)
+{
+	free(d->o.blks);
+	free(d->o.nets);
+	free(d->o.taps);
+	free(c->devs.blks);
+	free(c->devs.nets);
+	free(c->devs.taps);
+}
+
 int main(int argc, char **argv)
 {
 	static struct viod d;
@@ -431,12 +442,7 @@ int main(int argc, char **argv)
 		r = -EINVAL;
 	if (r) {
 		/* Descriptions parsed before the error are freed: nothing is left behind. */
-		free(d.o.blks);
-		free(d.o.nets);
-		free(d.o.taps);
-		free(c.devs.blks);
-		free(c.devs.nets);
-		free(c.devs.taps);
+		free_descs(&d, &c);
 		return r > 0 ? 0 : 2;
 	}
 	vio_log_set(vio_log_stderr, "viod", d.o.log_level);
@@ -479,11 +485,6 @@ int main(int argc, char **argv)
 		close(d.prom_timer_fd);
 	close(d.ep_fd);
 	close(d.sig_fd);
-	free(d.o.blks);
-	free(d.o.nets);
-	free(d.o.taps);
-	free(c.devs.blks);
-	free(c.devs.nets);
-	free(c.devs.taps);
+	free_descs(&d, &c);
 	return r ? 1 : 0;
 }
