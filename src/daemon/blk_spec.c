@@ -72,17 +72,13 @@ static int parse_pair(char *key, char *val, struct blk_spec *spec, char *err, si
 			return fail(err, errlen, "%s=%s: not a multiple of 512 bytes", key, val);
 		return 0;
 	}
-	if (!strcmp(key, "iops") || !strcmp(key, "iops_burst") || !strcmp(key, "bps") ||
-	    !strcmp(key, "bps_burst")) {
-		uint64_t *v = key[0] == 'i' ? (key[4] ? &spec->iops_burst : &spec->iops) :
-					      (key[3] ? &spec->bps_burst : &spec->bps);
+	{
+		static const char *const names[] = { "iops", "iops_burst", "bps", "bps_burst" };
+		uint64_t *const f[] = { &spec->iops, &spec->iops_burst, &spec->bps, &spec->bps_burst };
+		int r = parse_rate_key(key, val, names, f, 4, "5000 or 100M", err, errlen);
 
-		if (*v)
-			return fail(err, errlen, "'%s' given twice", key);
-		if (!val || parse_size(val, 1, UINT64_MAX, v))
-			return fail(err, errlen, "%s=%s: expected a rate above 0 (like 5000 or 100M)",
-				    key, val ? val : "");
-		return 0;
+		if (r <= 0)
+			return r;
 	}
 	if (!strcmp(key, "queues")) {
 		uint64_t n;

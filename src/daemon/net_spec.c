@@ -102,17 +102,13 @@ static int net_pair(char *key, char *val, struct net_spec *s, char *err, size_t 
 		s->has_mac = true;
 		return 0;
 	}
-	if (!strcmp(key, "pps") || !strcmp(key, "pps_burst") || !strcmp(key, "bitrate") ||
-	    !strcmp(key, "bitrate_burst")) {
-		uint64_t *v = key[0] == 'p' ? (key[3] ? &s->pps_burst : &s->pps) :
-					      (key[7] ? &s->bitrate_burst : &s->bitrate);
+	{
+		static const char *const names[] = { "pps", "pps_burst", "bitrate", "bitrate_burst" };
+		uint64_t *const f[] = { &s->pps, &s->pps_burst, &s->bitrate, &s->bitrate_burst };
+		int r = parse_rate_key(key, val, names, f, 4, "10000 or 100M", err, errlen);
 
-		if (*v)
-			return fail(err, errlen, "'%s' given twice", key);
-		if (!val || parse_size(val, 1, UINT64_MAX, v))
-			return fail(err, errlen, "%s=%s: expected a rate above 0 (like 10000 or 100M)",
-				    key, val ? val : "");
-		return 0;
+		if (r <= 0)
+			return r;
 	}
 	if (!strcmp(key, "client")) {
 		if (val)

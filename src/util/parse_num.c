@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 #include "parse_num.h"
@@ -141,4 +142,25 @@ int parse_uint_arg(const char *prog, const char *what, const char *s, unsigned m
 	if (r == 0)
 		*out = (unsigned)v;
 	return r;
+}
+
+int parse_rate_key(const char *key, const char *val, const char *const *names,
+		   uint64_t *const *fields, unsigned n, const char *example, char *err,
+		   size_t errlen)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(key, names[i]))
+			continue;
+		if (*fields[i]) {
+			snprintf(err, errlen, "'%s' given twice", key);
+			return -EINVAL;
+		}
+		if (!val || parse_size(val, 1, UINT64_MAX, fields[i])) {
+			snprintf(err, errlen, "%s=%s: expected a rate above 0 (like %s)", key,
+				 val ? val : "", example);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return 1;
 }

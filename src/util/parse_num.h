@@ -35,6 +35,16 @@ int parse_size_arg(const char *prog, const char *what, const char *s, uint64_t m
 int parse_uint_arg(const char *prog, const char *what, const char *s, unsigned min, unsigned max,
 		   unsigned *out);
 
+/*
+ * A device description's rate keys (blk's iops=, net's pps=, ...): when key
+ * is names[i] (of n), val is a SIZE above 0 for *fields[i]. 1: key is none
+ * of them; 0: set; -EINVAL: given twice or not a rate, with a message naming
+ * key and val in err (example shows the form, like "5000 or 100M").
+ */
+int parse_rate_key(const char *key, const char *val, const char *const *names,
+		   uint64_t *const *fields, unsigned n, const char *example, char *err,
+		   size_t errlen);
+
 /* "512 bytes", "4 KiB", "1.5 GiB": a size for messages. */
 void format_size(uint64_t bytes, char *buf, size_t len);
 
