@@ -9,6 +9,13 @@
  * swap, a copy the kernel cannot make wait for a device: it is done on the
  * caller's thread (see inline_rw_ok). Never checks request bounds itself
  * (the device did) and never blocks except in reap(wait).
+ * With O_DIRECT every read and write goes to the kernel as soon as it is
+ * queued, as fio does, rather than a burst per commit: the disk starts on
+ * the first while the rest are parsed, and a burst's requests do not all
+ * reach it (and come back from it) in one lump. Measured on a virtual disk
+ * at iodepth 32: 0.70-0.85x of fio's IOPS with a burst per submit,
+ * 0.88-1.00x this way. Buffered I/O keeps a burst per submit (page-cache
+ * hits complete inside it; one system call serves them all).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +53,7 @@ struct uring_engine {
 	int lock_fd;    /* the image lock's own open of the file (never given to io_uring) */
 	bool blockdev;
 	bool inline_rw; /* reads and writes are copies from memory: done inline (inline_rw_ok) */
+	bool direct;    /* O_DIRECT: reads and writes are submitted one by one (see above) */
 	void *zero_buf; /* aligned zeroes for the write-zeroes fallback, made on first need */
 };
 
@@ -159,6 +167,8 @@ static int inline_rw(struct uring_engine *ue, bool write, const struct iovec *io
 	return (size_t)got == want ? 0 : -EIO; /* short: the file shrank under us */
 }
 
+static void uring_commit(struct blk_engine_queue *q);
+
 static int uring_rw(struct blk_engine_queue *q, bool write, const struct iovec *iov,
 		    unsigned niov, uint64_t off, void *tag)
 {
@@ -176,6 +186,8 @@ static int uring_rw(struct blk_engine_queue *q, bool write, const struct iovec *
 		io_uring_prep_readv(sqe, uq->sqe_fd, iov, niov, off);
 	sqe->flags |= uq->sqe_flags;
 	io_uring_sqe_set_data(sqe, tag);
+	if (uq->ue->direct)
+		uring_commit(q);
 	return BLK_ENGINE_QUEUED;
 }
 
@@ -576,6 +588,7 @@ int blk_engine_uring_open(const char *path, bool readonly, bool direct,
 		rc = -EINVAL;
 		goto err_close;
 	}
+	ue->direct = direct;
 	ue->e.ops = &uring_ops;
 	*out = &ue->e;
 	return 0;
