@@ -201,7 +201,14 @@ static void *device_main(void *arg)
 		if (atomic_load_explicit(&rr->stop, memory_order_acquire) ||
 		    atomic_load_explicit(&rr->failed, memory_order_relaxed))
 			break;
-		if (o->poll || spins++ < o->spin) {
+		if (o->poll) {
+			/* Wait on the ring alone, as ringtest's poll_avail does. */
+			while (!vio_virtq_device_has_avail(vq) &&
+			       !atomic_load_explicit(&rr->stop, memory_order_relaxed))
+				relax();
+			continue;
+		}
+		if (spins++ < o->spin) {
 			relax();
 			continue;
 		}
