@@ -5,7 +5,7 @@
 # and write at iodepth 1 and 32, one queue, vio-bench blk as the client.
 #   null    viod null disk         vs qsd null-co (read-zeroes): request path only
 #   ram     viod RAM disk          vs qsd null-co (qsd does no work, viod copies);
-#           limit: vio-bench copy, the same 4 KiB copies alone on one thread
+#           limit: vio-bench copy, the same 4 KiB copies alone on one thread (its best)
 #   shm     viod file on tmpfs     vs qsd, same file, cache.direct=off aio=io_uring;
 #           limit: fio on the file (pvsync2: one thread, the page-cache copy alone)
 #   dio     viod file, O_DIRECT    vs qsd, same file, cache.direct=on aio=io_uring;
