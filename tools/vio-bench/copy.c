@@ -6,8 +6,10 @@
  * set of --iodepth buffers (a guest's request buffers), for --seconds, and
  * prints copies per second. It measures the copy and nothing else: no ring,
  * no request, no other thread, and copies as fast as one thread can here:
- * the next copies' sources prefetched two ahead, writes into the store with
- * streaming stores (what the RAM engine does too).
+ * the next WINDOW blocks known in advance (a burst's), each one's first
+ * lines prefetched when it joins the window and its whole source two copies
+ * before its turn, writes into the store with streaming stores (what the
+ * RAM engine does too).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -37,6 +39,8 @@ static uint64_t now_ns(void)
 
 #define LINE 64u
 #define AHEAD 2u
+#define WINDOW 32u /* blocks known ahead: a queue of 32 requests */
+#define HEAD 256u  /* bytes of a block asked for when it joins the window */
 
 /* Into the store around the cache: whole lines streamed, edges with memcpy. */
 static void stream_copy(uint8_t *dst, const uint8_t *src, size_t len)
@@ -84,7 +88,7 @@ int vio_bench_copy(int argc, char **argv)
 {
 	uint64_t size = 1ull << 30, bs = 4096, depth = 32, secs = 3, n = 0, rng = 88172645463325252ull;
 	bool write = false, machine = false;
-	uint8_t *store, *bufs, *ahead[AHEAD + 1];
+	uint8_t *store, *bufs, *ahead[WINDOW];
 	uint64_t t0, t, nblocks;
 
 	for (int i = 1; i < argc; i++) {
@@ -127,22 +131,26 @@ int vio_bench_copy(int argc, char **argv)
 	(void)madvise(store, size, MADV_HUGEPAGE);
 	memset(store, 1, size);
 	memset(bufs, 2, bs * depth);
-	/* The blocks of the next AHEAD copies are known in advance, as a burst's are. */
-	for (unsigned k = 0; k <= AHEAD; k++)
+	/* The blocks of the next WINDOW copies are known in advance, as a burst's are. */
+	for (unsigned k = 0; k < WINDOW; k++) {
 		ahead[k] = store + next_block(&rng, nblocks) * bs;
+		prefetch(ahead[k], HEAD < bs ? HEAD : bs);
+	}
 	t0 = now_ns();
 	do {
 		/* A batch between clock reads: the clock costs about as much as a copy. */
 		for (unsigned k = 0; k < 64; k++, n++) {
-			uint8_t *blk = ahead[n % (AHEAD + 1)], *buf = bufs + (n % depth) * bs;
-			uint8_t *far = ahead[(n + AHEAD) % (AHEAD + 1)];
+			uint8_t *blk = ahead[n % WINDOW], *buf = bufs + (n % depth) * bs;
 
-			prefetch(write ? bufs + ((n + AHEAD) % depth) * bs : far, bs);
+			prefetch(write ? bufs + ((n + AHEAD) % depth) * bs : ahead[(n + AHEAD) % WINDOW],
+				 bs);
 			if (write)
 				stream_copy(blk, buf, bs);
 			else
 				memcpy(buf, blk, bs);
-			ahead[n % (AHEAD + 1)] = store + next_block(&rng, nblocks) * bs;
+			blk = ahead[n % WINDOW] = store + next_block(&rng, nblocks) * bs;
+			if (!write)
+				prefetch(blk, HEAD < bs ? HEAD : bs);
 		}
 #if defined(__SSE2__)
 		_mm_sfence();
@@ -153,7 +161,7 @@ int vio_bench_copy(int argc, char **argv)
 	printf("%s %llu-byte copies, %s store %llu MiB%s: %.0f copies/s, %.2f GB/s\n",
 	       write ? "buffer->store" : "store->buffer", (unsigned long long)bs,
 	       "random offsets in a", (unsigned long long)(size >> 20),
-	       write ? ", streaming stores" : ", prefetched 2 ahead",
+	       write ? ", streaming stores" : ", prefetched ahead",
 	       n * 1e9 / (double)(t - t0), (double)n * (double)bs / (double)(t - t0));
 	if (machine)
 		printf("copies=%.0f gbps=%.2f\n", n * 1e9 / (double)(t - t0),
