@@ -5,6 +5,12 @@
  * a queue is never touched by two threads. Never blocks while work is
  * pending; never sleeps without first re-arming every queue's notifications;
  * never spins on a queue that can only wait (slots full, rate limited).
+ * An idle thread spins --poll-us before it sleeps; when a disk's
+ * completion wakes it soon after (under SPIN_MAX_NS), the window doubles,
+ * up to SPIN_MAX_NS, and it halves back after any other wake-up: a thread
+ * with requests on a disk that answers within a millisecond stays awake
+ * for the answer (a halted CPU's wake-up costs tens of microseconds in a
+ * VM), and a quiet one spins as little as it did.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,6 +46,8 @@ struct poller_group {
 #define EV_WAIT 1u
 /* epoll data of the thread's own command eventfd. */
 #define EV_CMD ((uint64_t)0)
+/* The most an idle thread's spin window grows to (see the top of the file). */
+#define SPIN_MAX_NS 1000000u
 
 struct poller_thread {
 	struct vio_poller *p;
@@ -57,6 +65,7 @@ struct poller_thread {
 	unsigned nkickless; /* queues without a kick fd: the front-end never kicks them */
 	unsigned load; /* queues assigned: the control thread's own count, no lock needed */
 	_Atomic uint64_t busy_ns; /* time in polls that found work (when recording); thread writes */
+	uint64_t spin_ns; /* this thread's spin window now: p->spin_ns .. SPIN_MAX_NS */
 };
 
 struct vio_poller {
@@ -276,11 +285,27 @@ static int sleep_ms(const struct poller_thread *t)
 	return (int)((ns + 999999) / 1000000);
 }
 
+/* After a sleep: grow the spin window if a completion came soon, else shrink it back. */
+static void adapt_spin(struct poller_thread *t, bool completion, uint64_t slept_ns)
+{
+	uint64_t base = t->p->spin_ns, max = base > SPIN_MAX_NS ? base : SPIN_MAX_NS;
+
+	if (!base)
+		return; /* --poll-us 0: sleep at once, always */
+	if (completion && slept_ns < max)
+		t->spin_ns = t->spin_ns * 2 < max ? t->spin_ns * 2 : max;
+	else
+		t->spin_ns = t->spin_ns / 2 > base ? t->spin_ns / 2 : base;
+}
+
 static void *thread_main(void *arg)
 {
 	struct poller_thread *t = arg;
-	uint64_t idle_since = 0;
+	uint64_t idle_since = 0, slept_from;
 	unsigned idle_loops = 0;
+	bool completion;
+
+	t->spin_ns = t->p->spin_ns;
 
 	for (;;) {
 		struct epoll_event evs[64];
@@ -298,7 +323,7 @@ static void *thread_main(void *arg)
 			continue;
 		if (!idle_since)
 			idle_since = now_ns();
-		if (now_ns() - idle_since < t->p->spin_ns) {
+		if (now_ns() - idle_since < t->spin_ns) {
 			/*
 			 * Spinning is worth it only while the front-end runs on
 			 * another CPU. Where it waits for this one (more runnable
@@ -312,7 +337,9 @@ static void *thread_main(void *arg)
 			disarm_all(t);
 			continue;
 		}
+		slept_from = now_ns();
 		n = epoll_wait(t->epfd, evs, 64, sleep_ms(t));
+		completion = false;
 		for (int i = 0; i < n; i++) {
 			uint64_t d = evs[i].data.u64;
 			struct pq_slot *s = (struct pq_slot *)(uintptr_t)(d & ~(uint64_t)EV_WAIT);
@@ -325,8 +352,10 @@ static void *thread_main(void *arg)
 			} else if (s->pq.vq) {
 				/* A tap's wait fd carries frames: never read it here. */
 				drain_fd(s->wait_fd);
+				completion = true;
 			}
 		}
+		adapt_spin(t, completion, now_ns() - slept_from);
 		disarm_all(t);
 		idle_since = 0;
 		idle_loops = 0;
