@@ -40,7 +40,7 @@ static uint64_t now_ns(void)
 #define LINE 64u
 #define AHEAD 2u
 #define WINDOW 32u /* blocks known ahead: a queue of 32 requests */
-#define HEAD 256u  /* bytes of a block asked for when it joins the window */
+#define HEAD 2048u /* bytes of a block asked for when it joins (256: 3.7-3.9M copies/s, 2048: 4.5-4.8M) */
 
 /* Into the store around the cache: whole lines streamed, edges with memcpy. */
 static void stream_copy(uint8_t *dst, const uint8_t *src, size_t len)
