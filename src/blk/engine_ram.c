@@ -21,11 +21,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "blk_engine.h"
+#include "util/stream_copy.h"
 
 /* Bytes one discard or write-zeroes range may cover (work done inline, see ram_dwz). */
 #define RAM_DWZ_MAX (16u << 20)
@@ -92,43 +89,6 @@ static int ram_queue_open(struct blk_engine *e, unsigned depth, struct blk_engin
 	return 0;
 }
 
-/*
- * Copy into the store around the cache: whole 64-byte lines with streaming
- * stores, the unaligned edges with memcpy. The stores are weakly ordered:
- * store_fence before any completion is handed back.
- */
-static void store_write(uint8_t *dst, const uint8_t *src, size_t len)
-{
-#if defined(__SSE2__)
-	size_t head = (size_t)(-(uintptr_t)dst & (CACHE_LINE - 1));
-
-	if (len >= head + CACHE_LINE) {
-		memcpy(dst, src, head);
-		dst += head, src += head, len -= head;
-		for (; len >= CACHE_LINE; dst += CACHE_LINE, src += CACHE_LINE, len -= CACHE_LINE) {
-			__m128i a = _mm_loadu_si128((const __m128i *)src);
-			__m128i b = _mm_loadu_si128((const __m128i *)(src + 16));
-			__m128i c = _mm_loadu_si128((const __m128i *)(src + 32));
-			__m128i d = _mm_loadu_si128((const __m128i *)(src + 48));
-
-			_mm_stream_si128((__m128i *)dst, a);
-			_mm_stream_si128((__m128i *)(dst + 16), b);
-			_mm_stream_si128((__m128i *)(dst + 32), c);
-			_mm_stream_si128((__m128i *)(dst + 48), d);
-		}
-	}
-#endif
-	memcpy(dst, src, len);
-}
-
-/* Streaming stores before anything after (a completion the guest may act on). */
-static void store_fence(void)
-{
-#if defined(__SSE2__)
-	_mm_sfence();
-#endif
-}
-
 /* Copy op's bytes; returns how many. */
 static size_t ram_copy(const struct ram_op *op)
 {
@@ -136,7 +96,7 @@ static size_t ram_copy(const struct ram_op *op)
 
 	for (unsigned i = 0; i < op->niov; i++) {
 		if (op->write)
-			store_write(p, op->iov[i].iov_base, op->iov[i].iov_len);
+			stream_copy(p, op->iov[i].iov_base, op->iov[i].iov_len);
 		else
 			memcpy(op->iov[i].iov_base, p, op->iov[i].iov_len);
 		p += op->iov[i].iov_len;
@@ -176,7 +136,7 @@ static int ram_rw(struct blk_engine_queue *q, bool write, const struct iovec *io
 	/* The device holds at most cap requests: a full queue cannot happen, but copy now if so. */
 	if (rq->n == rq->cap) {
 		ram_copy(&op);
-		store_fence();
+		stream_fence();
 		return 0;
 	}
 	*op_at(rq, rq->n++) = op;
@@ -270,7 +230,7 @@ static int ram_reap(struct blk_engine_queue *q, struct blk_engine_cpl *out, unsi
 			ram_prefetch(op_at(rq, i + a));
 		out[i] = (struct blk_engine_cpl){ .tag = op->tag, .result = (int)ram_copy(op) };
 	}
-	store_fence();
+	stream_fence();
 	rq->head = (rq->head + got) % rq->cap;
 	rq->n -= got;
 	return (int)got;

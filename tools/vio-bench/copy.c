@@ -20,12 +20,10 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "bench.h"
 #include "util/parse_num.h"
+#include "util/stream_copy.h"
 
 #define P "vio-bench copy"
 
@@ -41,24 +39,6 @@ static uint64_t now_ns(void)
 #define AHEAD 2u
 #define WINDOW 32u /* blocks known ahead: a queue of 32 requests */
 #define HEAD 2048u /* bytes of a block asked for when it joins (256: 3.7-3.9M copies/s, 2048: 4.5-4.8M) */
-
-/* Into the store around the cache: whole lines streamed, edges with memcpy. */
-static void stream_copy(uint8_t *dst, const uint8_t *src, size_t len)
-{
-#if defined(__SSE2__)
-	size_t head = (size_t)(-(uintptr_t)dst & (LINE - 1));
-
-	if (len >= head + LINE) {
-		memcpy(dst, src, head);
-		dst += head, src += head, len -= head;
-		for (; len >= LINE; dst += LINE, src += LINE, len -= LINE)
-			for (unsigned k = 0; k < LINE; k += 16)
-				_mm_stream_si128((__m128i *)(dst + k),
-						 _mm_loadu_si128((const __m128i *)(src + k)));
-	}
-#endif
-	memcpy(dst, src, len);
-}
 
 static void prefetch(const uint8_t *p, size_t len)
 {
@@ -152,9 +132,7 @@ int vio_bench_copy(int argc, char **argv)
 			if (!write)
 				prefetch(blk, HEAD < bs ? HEAD : bs);
 		}
-#if defined(__SSE2__)
-		_mm_sfence();
-#endif
+		stream_fence();
 		__asm__ volatile("" ::: "memory"); /* the copies are not dead stores */
 		t = now_ns();
 	} while (t - t0 < secs * 1000000000ull);
