@@ -10,7 +10,9 @@
  * up to SPIN_MAX_NS, and it halves back after any other wake-up: a thread
  * with requests on a disk that answers within a millisecond stays awake
  * for the answer (a halted CPU's wake-up costs tens of microseconds in a
- * VM), and a quiet one spins as little as it did.
+ * VM), and a quiet one spins as little as it did. A completion for a queue
+ * whose slots were all taken when the thread went to sleep does not count:
+ * that queue could only wait, and must not keep the thread spinning.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +34,7 @@ struct pq_slot {
 	struct vio_poll_queue pq;
 	int wait_fd;
 	bool broken;
+	bool full; /* could only wait when the thread last went to sleep (arm_all) */
 	_Atomic uint64_t kicks, polls; /* written by the owner thread, read by the control thread */
 };
 
@@ -246,8 +249,13 @@ static bool arm_all(struct poller_thread *t)
 	for (unsigned i = 0; i < t->nqueues; i++) {
 		struct pq_slot *s = t->queues[i];
 
-		if (s->broken || !s->pq.vq || queue_full(s))
+		s->full = false;
+		if (s->broken || !s->pq.vq)
 			continue;
+		if (queue_full(s)) {
+			s->full = true;
+			continue;
+		}
 		if (vio_virtq_device_enable_notify(s->pq.vq))
 			pending = true;
 	}
@@ -352,7 +360,9 @@ static void *thread_main(void *arg)
 			} else if (s->pq.vq) {
 				/* A tap's wait fd carries frames: never read it here. */
 				drain_fd(s->wait_fd);
-				completion = true;
+				/* A queue that could only wait is not worth staying awake for. */
+				if (!s->full)
+					completion = true;
 			}
 		}
 		adapt_spin(t, completion, now_ns() - slept_from);
