@@ -261,7 +261,6 @@ static void driver_poll(struct ring_run *rr, uint16_t *free_bufs, double deadlin
 			do {
 				uint16_t b = free_bufs[--nfree];
 				struct iovec iov = { bufs + (size_t)b * buf_size, buf_size };
-
 				int err = vio_virtq_add(vq, mem, &iov, 0, 1, (void *)(uintptr_t)(b + 1));
 
 				if (err) {
