@@ -10,6 +10,7 @@
 
 #include "dirty_log.h"
 #include "log.h"
+#include "packed_driver_fast.h"
 #include "virtq_internal.h"
 
 #define DISPATCH(vq, fn, ...) ((vq)->packed ? fn##_packed(__VA_ARGS__) : fn##_split(__VA_ARGS__))
@@ -27,6 +28,13 @@
 	} while (0)
 #define DEVICE_DOOR(vq, misuse, broken) DOOR(vq, VIO_VQ_DEVICE, misuse, broken)
 #define DRIVER_DOOR(vq, misuse, broken) DOOR(vq, VIO_VQ_DRIVER, misuse, broken)
+
+/* A healthy driver queue's layout (VQ_DRIVER_SPLIT, _PACKED), else VQ_DRIVER_CHECK. */
+static inline enum vio_virtq_driver_door driver_door(const struct vio_virtq *vq)
+{
+	return (enum vio_virtq_driver_door)atomic_load_explicit(&vq->driver_door,
+							       memory_order_relaxed);
+}
 
 /*
  * A queue on cache lines of its own: the driver and the device side of one
@@ -170,6 +178,8 @@ int vio_virtq_driver_init(struct vio_virtq *vq, uint64_t features, uint16_t size
 		return -EINVAL;
 	set_features(vq, features, size);
 	vq->role = VIO_VQ_DRIVER;
+	atomic_store_explicit(&vq->driver_door, packed ? VQ_DRIVER_PACKED : VQ_DRIVER_SPLIT,
+			      memory_order_relaxed);
 	vq->indirect_max = vq->indirect ? indirect_max : 0;
 	rings = vio_virtq_area_size(packed, size);
 	memset(area, 0, vio_virtq_driver_area_size(features, size, indirect_max));
@@ -298,6 +308,7 @@ void vio_virtq_set_fault(struct vio_virtq *vq, enum vio_virtq_fault why)
 
 	if (!atomic_compare_exchange_strong(&vq->fault, &expected, (int)why))
 		return;
+	atomic_store_explicit(&vq->driver_door, VQ_DRIVER_CHECK, memory_order_relaxed);
 	vio_warn(vq->name, "%s queue broken: %s; it stays stopped until reset",
 		 vq->role == VIO_VQ_DEVICE ? "device" : "driver", vio_virtq_fault_str(why));
 	if (vq->on_fault)
@@ -493,9 +504,17 @@ int vio_virtq_driver_resume_pos(const struct vio_virtq *vq, struct vio_virtq_pos
 int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct iovec *iov,
 		  unsigned nout, unsigned nin, void *cookie)
 {
+	const enum vio_virtq_driver_door door = driver_door(vq);
 	unsigned total = nout + nin;
 	int r;
 
+	/* The common call, checked: one iovec on a healthy queue (each iovec 1..UINT32_MAX bytes). */
+	if (__builtin_expect(door != VQ_DRIVER_CHECK && total == 1 && cookie &&
+			     iov[0].iov_len - 1 < UINT32_MAX, 1)) {
+		r = door == VQ_DRIVER_PACKED ? add_one_packed(vq, mem, iov, nout == 0, cookie)
+					     : vio_virtq_add_split(vq, mem, iov, nout, nin, cookie);
+		goto added;
+	}
 	DRIVER_DOOR(vq, -EINVAL, -EIO);
 	if (total == 0 || total > VIO_VIRTQ_MAX_SIZE || !cookie)
 		return -EINVAL;
@@ -506,6 +525,7 @@ int vio_virtq_add(struct vio_virtq *vq, const struct vio_mem *mem, const struct 
 		if (iov[i].iov_len - 1 >= UINT32_MAX)
 			return -EINVAL;
 	r = DISPATCH(vq, vio_virtq_add, vq, mem, iov, nout, nin, cookie);
+added:
 	if (r == 0)
 		VQ_STAT_ADD(vq->st_buffers, 1);
 	return r;
@@ -519,6 +539,16 @@ bool vio_virtq_kick_prepare(struct vio_virtq *vq)
 
 int vio_virtq_publish(struct vio_virtq *vq)
 {
+	switch (driver_door(vq)) {
+	case VQ_DRIVER_PACKED:
+		publish_packed(vq);
+		return 0;
+	case VQ_DRIVER_SPLIT:
+		vio_virtq_publish_split(vq);
+		return 0;
+	case VQ_DRIVER_CHECK:
+		break;
+	}
 	DRIVER_DOOR(vq, -EINVAL, -EIO);
 	DISPATCH(vq, vio_virtq_publish, vq);
 	return 0;
@@ -526,6 +556,14 @@ int vio_virtq_publish(struct vio_virtq *vq)
 
 int vio_virtq_get_used_burst(struct vio_virtq *vq, void **cookies, uint32_t *lens, unsigned n)
 {
+	switch (driver_door(vq)) {
+	case VQ_DRIVER_PACKED:
+		return get_used_packed(vq, cookies, lens, n);
+	case VQ_DRIVER_SPLIT:
+		return vio_virtq_get_used_burst_split(vq, cookies, lens, n);
+	case VQ_DRIVER_CHECK:
+		break;
+	}
 	DRIVER_DOOR(vq, -EINVAL, -EIO);
 	return DISPATCH(vq, vio_virtq_get_used_burst, vq, cookies, lens, n);
 }

@@ -4,8 +4,10 @@
  * face) needs from each layout. Every layout function has a _split twin
  * (split_device.c, split_driver.c) and a _packed twin (packed_device.c,
  * packed_driver.c); virtq.c checks role and fault and dispatches, the
- * layouts do the work. Nothing outside src/core reads these fields except
- * tests that lay rings out by hand.
+ * layouts do the work (a driver's per-buffer calls: one load of
+ * driver_door does both, and the packed ones run packed_driver_fast.h
+ * inline). Nothing outside src/core reads these fields except tests that
+ * lay rings out by hand.
  */
 #ifndef VIO_VIRTQ_INTERNAL_H
 #define VIO_VIRTQ_INTERNAL_H
@@ -124,10 +126,20 @@ struct vio_dirty_log;
 
 #define VIO_VIRTQ_NAME_MAX 64
 
+/* vq->driver_door: VQ_DRIVER_CHECK sends a call through the full checks. */
+enum vio_virtq_driver_door { VQ_DRIVER_CHECK, VQ_DRIVER_SPLIT, VQ_DRIVER_PACKED };
+
 struct vio_virtq {
 	uint64_t features;
 	uint16_t size;
 	bool packed, event_idx, indirect, in_order;
+	/*
+	 * Driver side: which layout a healthy driver queue has, in the one
+	 * byte virtq.c's per-buffer driver calls test instead of role, fault
+	 * and layout (enum vio_virtq_driver_door). Set at init, VQ_DRIVER_CHECK
+	 * from the first fault on; the owner thread's loads are relaxed.
+	 */
+	_Atomic uint8_t driver_door;
 	enum vio_virtq_role role;
 	/*
 	 * Sticky; VIO_VQ_OK while healthy. Written once by the owner thread,
