@@ -118,6 +118,7 @@ void vio_virtq_publish_packed(struct vio_virtq *vq)
 {
 	publish_packed(vq);
 }
+
 bool vio_virtq_kick_prepare_packed(struct vio_virtq *vq)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
@@ -139,8 +140,9 @@ bool vio_virtq_kick_prepare_packed(struct vio_virtq *vq)
  * IN_ORDER reaping: a used descriptor may stand for every buffer up to the id
  * it carries (spec 2.8.16), which we walk one buffer at a time.
  */
-int vio_virtq_get_used_in_order_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens,
-				       unsigned n)
+__attribute__((noinline)) int vio_virtq_get_used_in_order_packed(struct vio_virtq *vq,
+								  void **cookies, uint32_t *lens,
+								  unsigned n)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
 	struct vio_virtq_drv_state *drv = vq->drv;
@@ -208,7 +210,7 @@ out:
 }
 
 /* The device returned something not in flight: fault the queue (a call kept off the fast path). */
-int vio_virtq_bad_used_packed(struct vio_virtq *vq, unsigned got)
+__attribute__((noinline)) int vio_virtq_bad_used_packed(struct vio_virtq *vq, unsigned got)
 {
 	vio_virtq_set_fault(vq, VIO_VQ_BAD_USED);
 	return got ? (int)got : -EIO;

@@ -97,7 +97,6 @@ static inline void publish_packed(struct vio_virtq *vq)
 	}
 }
 
-
 /* Reap up to n used buffers (in order or not); 0 if none, -EIO if the device lied at once. */
 static inline int get_used_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens, unsigned n)
 {
@@ -151,6 +150,5 @@ static inline int get_used_packed(struct vio_virtq *vq, void **cookies, uint32_t
 		return vio_virtq_bad_used_packed(vq, (unsigned)(c - cookies));
 	return (int)(c - cookies);
 }
-
 
 #endif
