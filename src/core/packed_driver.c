@@ -20,7 +20,8 @@ void vio_virtq_driver_layout_packed(struct vio_virtq *vq, void *area, uint64_t g
 	vq->addrs.desc = gpa;
 	vq->addrs.driver = gpa + ring;
 	vq->addrs.device = gpa + ring + sizeof(struct pvirtq_event_suppress);
-	p->avail_wrap_drv = p->used_wrap_drv = p->kicked_wrap = true;
+	p->avail_wrap_drv = p->kicked_wrap = true;
+	p->used_bits_drv = used_bits_packed(true);
 	for (uint16_t i = 0; i < vq->size; i++)
 		vq->drv[i].next = i + 1;
 	p->free_id = 0;
@@ -149,7 +150,7 @@ __attribute__((noinline)) int vio_virtq_get_used_in_order_packed(struct vio_virt
 	struct pvirtq_desc *desc = p->desc;
 	const uint16_t size = vq->size;
 	uint16_t slot = p->last_used, num_free = vq->num_free;
-	bool wrap = p->used_wrap_drv;
+	bool wrap = p->used_bits_drv != 0;
 	unsigned got = 0;
 	int ret;
 
@@ -204,7 +205,7 @@ fault:
 	ret = got ? (int)got : -EIO;
 out:
 	p->last_used = slot;
-	p->used_wrap_drv = wrap;
+	p->used_bits_drv = used_bits_packed(wrap);
 	vq->num_free = num_free;
 	return ret;
 }
@@ -216,10 +217,28 @@ __attribute__((noinline)) int vio_virtq_bad_used_packed(struct vio_virtq *vq, un
 	return got ? (int)got : -EIO;
 }
 
+/* Reap up to n used buffers (in order or not); 0 if none, -EIO if the device lied at once. */
 int vio_virtq_get_used_burst_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens,
 				    unsigned n)
 {
-	return get_used_packed(vq, cookies, lens, n);
+	struct vio_virtq_packed *p = &vq->l.packed;
+	uint16_t slot = p->last_used, free_id = p->free_id, num_free = vq->num_free;
+	uint16_t want = p->used_bits_drv;
+	unsigned got = 0;
+	int r = 0;
+
+	if (vq->in_order)
+		return vio_virtq_get_used_in_order_packed(vq, cookies, lens, n);
+	while (got < n && (r = reap_step_packed(vq, &slot, &want, &free_id, &num_free,
+						 &cookies[got], &lens[got])) > 0)
+		got++;
+	p->last_used = slot;
+	p->used_bits_drv = want;
+	p->free_id = free_id;
+	vq->num_free = num_free;
+	if (__builtin_expect(r < 0, 0))
+		return vio_virtq_bad_used_packed(vq, got);
+	return (int)got;
 }
 
 void vio_virtq_driver_disable_cb_packed(struct vio_virtq *vq)
@@ -236,7 +255,7 @@ static bool enable_cb_at_packed(struct vio_virtq *vq, uint16_t ahead)
 
 	if (vq->event_idx) {
 		uint16_t slot = p->last_used;
-		bool wrap = p->used_wrap_drv;
+		bool wrap = p->used_bits_drv != 0;
 
 		advance_packed(&slot, &wrap, ahead, vq->size);
 		set_event_packed(p->driver_event, &p->driver_flags_shadow, RING_EVENT_FLAGS_DESC,
@@ -253,7 +272,7 @@ static bool enable_cb_at_packed(struct vio_virtq *vq, uint16_t ahead)
 	VQ_FULL_FENCE();
 	if (p->in_batch)
 		return false;
-	return !is_used_packed(VQ_LOAD(&p->desc[p->last_used].flags), p->used_wrap_drv);
+	return (VQ_LOAD(&p->desc[p->last_used].flags) & FLAGS_AU_PACKED) != p->used_bits_drv;
 }
 
 bool vio_virtq_driver_enable_cb_packed(struct vio_virtq *vq)
@@ -274,7 +293,7 @@ void vio_virtq_driver_resume_pos_packed(const struct vio_virtq *vq, struct vio_v
 	const struct vio_virtq_packed *p = &vq->l.packed;
 
 	*pos = (struct vio_virtq_pos){
-		.avail_idx = p->last_used, .avail_wrap = p->used_wrap_drv,
-		.used_idx = p->last_used, .used_wrap = p->used_wrap_drv,
+		.avail_idx = p->last_used, .avail_wrap = p->used_bits_drv != 0,
+		.used_idx = p->last_used, .used_wrap = p->used_bits_drv != 0,
 	};
 }

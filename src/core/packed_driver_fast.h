@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The packed driver's per-buffer path, inline: a buffer of one descriptor
- * added, a burst published, used buffers reaped. packed_driver.c builds its
- * layout functions on it, and virtq.c runs it straight behind the open
- * driver door, so a driver moving one buffer at a time pays for no second
- * call and no second check (measured: vio-bench ring, packed, burst 1).
- * Chains, indirect tables, in-order batches and faults stay out of line in
+ * added, a burst published, one used buffer reaped. packed_driver.c builds
+ * its layout functions on it (its burst reap loops over reap_step_packed),
+ * and virtq.c runs it straight behind the open driver door, so a driver
+ * moving one buffer at a time pays for no second call and no second check
+ * (measured: vio-bench ring, packed, burst 1). Chains, indirect tables,
+ * bursts of reaping, in-order batches and faults stay out of line in
  * packed_driver.c.
  */
 #ifndef VIO_PACKED_DRIVER_FAST_H
@@ -18,6 +19,8 @@
 int vio_virtq_get_used_in_order_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens,
 				       unsigned n);
 int vio_virtq_bad_used_packed(struct vio_virtq *vq, unsigned got);
+int vio_virtq_get_used_burst_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens,
+				    unsigned n);
 
 /*
  * Make head_flags the flags of the chain at head: at once if an earlier
@@ -44,6 +47,7 @@ static inline int add_one_packed(struct vio_virtq *vq, const struct vio_mem *mem
 				 const struct iovec *iov, bool writable, void *cookie)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
+	const bool in_order = vq->in_order;
 	struct vio_virtq_drv_state *st;
 	struct pvirtq_desc *d;
 	uint16_t head, next, id;
@@ -59,7 +63,7 @@ static inline int add_one_packed(struct vio_virtq *vq, const struct vio_mem *mem
 	next = head + 1;
 	wrap = p->avail_wrap_drv;
 	/* In order, a buffer is named by its head slot (see add_chain_packed). */
-	id = vq->in_order ? head : p->free_id;
+	id = in_order ? head : p->free_id;
 	if (id >= vq->size)
 		return -ENOSPC; /* cannot happen while num_free is right */
 	d = &p->desc[head];
@@ -74,7 +78,7 @@ static inline int add_one_packed(struct vio_virtq *vq, const struct vio_mem *mem
 	st = &vq->drv[id];
 	st->cookie = cookie;
 	st->ndesc = 1;
-	if (!vq->in_order)
+	if (!in_order)
 		p->free_id = st->next;
 	vq->num_free--;
 	post_head_packed(p, head, (writable ? VIRTQ_DESC_F_WRITE : 0) | avail_bits_packed(wrap));
@@ -97,58 +101,67 @@ static inline void publish_packed(struct vio_virtq *vq)
 	}
 }
 
-/* Reap up to n used buffers (in order or not); 0 if none, -EIO if the device lied at once. */
+/*
+ * Take the used buffer at *slot if the device has marked it: its cookie and
+ * length out, its slots and its id back. Returns 1, or 0 if the slot is not
+ * used yet, or -1 if it names an id not in flight (nothing taken). *want
+ * is the AVAIL/USED bits of a used slot there. The position, free list head
+ * and free count are the queue's own fields when reaping one buffer, and
+ * working copies (registers: stores through drv[] could alias the fields)
+ * when reaping a burst.
+ */
+static inline int reap_step_packed(struct vio_virtq *vq, uint16_t *slot, uint16_t *want,
+				   uint16_t *free_id, uint16_t *num_free, void **cookie,
+				   uint32_t *len)
+{
+	const struct pvirtq_desc *d = &vq->l.packed.desc[*slot];
+	/*
+	 * Acquire: id and len after the flags. Pairs with the device's release
+	 * of a burst's first flags in push_burst.
+	 */
+	const uint16_t flags = VQ_LOAD_ACQ(&d->flags);
+	struct vio_virtq_drv_state *st;
+	uint32_t next;
+	uint16_t id;
+
+	if ((flags & FLAGS_AU_PACKED) != *want)
+		return 0;
+	id = VQ_LOAD(&d->id);
+	if (id >= vq->size || !(st = &vq->drv[id])->cookie)
+		return -1;
+	/* Spec: len is reserved unless WRITE is set. */
+	*len = flags & VIRTQ_DESC_F_WRITE ? VQ_LOAD(&d->len) : 0;
+	*cookie = st->cookie;
+	/* Give the buffer's slots (ndesc <= size: we set it in add) and its id back. */
+	*num_free += st->ndesc;
+	next = (uint32_t)*slot + st->ndesc;
+	st->cookie = NULL;
+	st->next = *free_id;
+	*free_id = id;
+	if (next >= vq->size) {
+		next -= vq->size;
+		*want ^= FLAGS_AU_PACKED;
+	}
+	*slot = (uint16_t)next;
+	return 1;
+}
+
+/*
+ * The driver door's reap. One buffer, the call of a driver that reaps as it
+ * adds, runs here straight through; bursts and in-order reaping run out of
+ * line in packed_driver.c (measured: vio-bench ring, packed, burst 1, where
+ * the driver's per-buffer path sets the pace).
+ */
 static inline int get_used_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens, unsigned n)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
-	/* Working copies in registers: stores through drv[] and cookies[] could alias them. */
-	uint16_t slot = p->last_used, free_id = p->free_id, num_free = vq->num_free;
-	uint16_t want = used_bits_packed(p->used_wrap_drv); /* AVAIL/USED bits of a used slot */
-	void **c = cookies, **end = cookies + n;
-	bool bad = false;
+	int r;
 
-	if (vq->in_order)
-		return vio_virtq_get_used_in_order_packed(vq, cookies, lens, n);
-	for (; c < end; c++, lens++) {
-		const struct pvirtq_desc *d = &p->desc[slot];
-		/*
-		 * Acquire: id and len after the flags. Pairs with the device's
-		 * release of a burst's first flags in push_burst.
-		 */
-		uint16_t flags = VQ_LOAD_ACQ(&d->flags);
-		struct vio_virtq_drv_state *st;
-		uint32_t next;
-		uint16_t id;
-
-		if ((flags & FLAGS_AU_PACKED) != want)
-			break;
-		id = VQ_LOAD(&d->id);
-		if (id >= vq->size || !(st = &vq->drv[id])->cookie) {
-			bad = true;
-			break;
-		}
-		/* Spec: len is reserved unless WRITE is set. */
-		*lens = flags & VIRTQ_DESC_F_WRITE ? VQ_LOAD(&d->len) : 0;
-		*c = st->cookie;
-		/* Give the buffer's slots (ndesc <= size: we set it in add) and its id back. */
-		num_free += st->ndesc;
-		next = (uint32_t)slot + st->ndesc;
-		st->cookie = NULL;
-		st->next = free_id;
-		free_id = id;
-		if (next >= vq->size) {
-			next -= vq->size;
-			want ^= FLAGS_AU_PACKED;
-		}
-		slot = (uint16_t)next;
-	}
-	p->last_used = slot;
-	p->used_wrap_drv = want != 0;
-	p->free_id = free_id;
-	vq->num_free = num_free;
-	if (__builtin_expect(bad, 0))
-		return vio_virtq_bad_used_packed(vq, (unsigned)(c - cookies));
-	return (int)(c - cookies);
+	if (n != 1 || vq->in_order)
+		return vio_virtq_get_used_burst_packed(vq, cookies, lens, n);
+	r = reap_step_packed(vq, &p->last_used, &p->used_bits_drv, &p->free_id, &vq->num_free,
+			     cookies, lens);
+	return __builtin_expect(r >= 0, 1) ? r : vio_virtq_bad_used_packed(vq, 0);
 }
 
 #endif

@@ -57,7 +57,7 @@ struct vio_virtq_packed {
 	uint16_t next_avail;     /* next slot to fill */
 	bool avail_wrap_drv;
 	uint16_t last_used;      /* next slot to reap */
-	bool used_wrap_drv;
+	uint16_t used_bits_drv;  /* AVAIL/USED bits of a used slot at last_used (the driver's used wrap) */
 	uint16_t kicked_avail;   /* next_avail at the last kick decision */
 	bool kicked_wrap;
 	uint16_t pending_slot;   /* first slot added but not yet published */
