@@ -222,13 +222,17 @@ int vio_virtq_get_used_burst_packed(struct vio_virtq *vq, void **cookies, uint32
 				    unsigned n)
 {
 	struct vio_virtq_packed *p = &vq->l.packed;
-	uint16_t slot = p->last_used, free_id = p->free_id, num_free = vq->num_free;
-	uint16_t want = p->used_bits_drv;
+	uint16_t slot, free_id, num_free, want;
 	unsigned got = 0;
 	int r = 0;
 
 	if (vq->in_order)
 		return vio_virtq_get_used_in_order_packed(vq, cookies, lens, n);
+	/* Working copies in registers: stores through drv[] and cookies[] could alias the fields. */
+	slot = p->last_used;
+	free_id = p->free_id;
+	num_free = vq->num_free;
+	want = p->used_bits_drv;
 	while (got < n && (r = reap_step_packed(vq, &slot, &want, &free_id, &num_free,
 						 &cookies[got], &lens[got])) > 0)
 		got++;

@@ -15,7 +15,7 @@
 #include "mem_internal.h"
 #include "packed_internal.h"
 
-/* Out of line in packed_driver.c: IN_ORDER reaping, and a used descriptor not in flight. */
+/* Out of line in packed_driver.c: IN_ORDER reaping, a used descriptor not in flight, bursts. */
 int vio_virtq_get_used_in_order_packed(struct vio_virtq *vq, void **cookies, uint32_t *lens,
 				       unsigned n);
 int vio_virtq_bad_used_packed(struct vio_virtq *vq, unsigned got);
